@@ -1,0 +1,71 @@
+//! The Dioxus UI. Compiles for server-side rendering and for the browser, so it holds no
+//! browser- or server-only code: those live in `crate::web` and `crate::server`.
+
+pub mod components;
+pub mod pages;
+
+use dioxus::prelude::*;
+use pages::{Home, NotFound, RoomPage, Upload};
+
+const TAILWIND: Asset = asset!("/assets/tailwind.css");
+const FAVICON: Asset = asset!("/assets/favicon.svg");
+
+#[derive(Routable, Clone, PartialEq, Debug)]
+#[rustfmt::skip]
+pub enum Route {
+    #[layout(Shell)]
+        #[route("/")]
+        Home {},
+        #[route("/upload")]
+        Upload {},
+        #[route("/room/:id")]
+        RoomPage { id: String },
+        #[route("/:..segments")]
+        NotFound { segments: Vec<String> },
+}
+
+#[component]
+pub fn App() -> Element {
+    rsx! {
+        document::Link { rel: "icon", href: FAVICON }
+        document::Stylesheet { href: TAILWIND }
+        document::Meta { name: "viewport", content: "width=device-width, initial-scale=1" }
+        Router::<Route> {}
+    }
+}
+
+/// Header and footer around every page.
+#[component]
+fn Shell() -> Element {
+    rsx! {
+        div { class: "min-h-screen flex flex-col bg-slate-50 text-slate-900",
+            header { class: "border-b border-slate-200 bg-white",
+                nav { class: "mx-auto max-w-3xl flex items-center justify-between px-4 py-3",
+                    Link { to: Route::Home {}, class: "font-bold text-lg tracking-tight", "meshdrop" }
+                    Link {
+                        to: Route::Upload {},
+                        class: "rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500",
+                        "Share files"
+                    }
+                }
+            }
+            main { class: "mx-auto w-full max-w-3xl flex-1 px-4 py-10", Outlet::<Route> {} }
+            footer { class: "py-6 text-center text-xs text-slate-500",
+                "Files travel browser to browser. The server only keeps names and sizes."
+            }
+        }
+    }
+}
+
+/// `https://host:port` of the page, for building share links in the browser.
+/// Server-side rendering has no window; links are only built after hydration.
+pub fn page_origin() -> String {
+    #[cfg(feature = "web")]
+    {
+        crate::web::origin()
+    }
+    #[cfg(not(feature = "web"))]
+    {
+        String::new()
+    }
+}

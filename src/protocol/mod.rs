@@ -1,0 +1,9 @@
+//! Plain data shared by the server, the browser and the tests: ids, room records, limits.
+//! No I/O and no feature gates here, so every side agrees on the same types and checks.
+
+pub mod limits;
+pub mod room;
+pub mod room_id;
+
+pub use room::{CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, RoomView};
+pub use room_id::{RoomId, RoomIdError};

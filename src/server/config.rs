@@ -1,0 +1,368 @@
+//! Configuration: every environment variable the server reads, parsed once into `Settings`.
+//!
+//! A missing or invalid value stops start-up with one line naming the variable. With nothing
+//! configured the server still runs: SQLite under the data directory and a generated JWT
+//! secret persisted next to it.
+
+use crate::protocol::limits::{
+    DEFAULT_ROOM_TTL_SECS, MAX_ROOM_TTL_SECS, MIN_JWT_SECRET_BYTES, MIN_ROOM_TTL_SECS,
+};
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Every variable, with its meaning, for the README table and error messages.
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("IP", "address to listen on (default 127.0.0.1)"),
+    ("PORT", "port to listen on (default 8080)"),
+    (
+        "DATABASE_URL",
+        "postgres://… or sqlite:… (default: SQLite file in the data directory)",
+    ),
+    (
+        "MESHDROP_DATA_DIR",
+        "where the embedded database and generated secret live (default ./data)",
+    ),
+    (
+        "MESHDROP_JWT_SECRET",
+        "HMAC secret for room tickets, at least 32 bytes (default: generated once)",
+    ),
+    (
+        "MESHDROP_PUBLIC_URL",
+        "public base URL, e.g. https://drop.example.com (default http://IP:PORT)",
+    ),
+    (
+        "MESHDROP_ROOM_TTL_HOURS",
+        "how long a room lives, in hours (default 168)",
+    ),
+];
+
+#[derive(Clone)]
+pub struct Settings {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub database: DatabaseUrl,
+    pub data_dir: PathBuf,
+    pub jwt_secret: JwtSecret,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub room_ttl_secs: i64,
+    /// True when no secret was configured and a development one was generated or reused.
+    pub jwt_secret_generated: bool,
+}
+
+/// Where room metadata lives. Postgres URLs can carry a password, so they stay secret.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(SecretString),
+}
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        match self {
+            DatabaseUrl::Sqlite(url) => url,
+            DatabaseUrl::Postgres(url) => url.expose_secret(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// The ticket-signing secret. Debug never shows it.
+#[derive(Clone)]
+pub struct JwtSecret(Arc<SecretBox<Vec<u8>>>);
+
+impl JwtSecret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Arc::new(SecretBox::new(Box::new(bytes))))
+    }
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret(****)")
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("ip", &self.ip)
+            .field("port", &self.port)
+            .field("database", &self.database.kind())
+            .field("data_dir", &self.data_dir)
+            .field("jwt_secret", &self.jwt_secret)
+            .field("public_url", &self.public_url)
+            .field("room_ttl_secs", &self.room_ttl_secs)
+            .field("jwt_secret_generated", &self.jwt_secret_generated)
+            .finish()
+    }
+}
+
+/// A configuration problem: which variable, and what is wrong with it (never its value if secret).
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+const GENERATED_SECRET_FILE: &str = "jwt-secret";
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Parses settings from any lookup, so tests need not touch the process environment.
+    /// A generated JWT secret is read from, or written to, the data directory.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+
+        let ip = match get("IP") {
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| invalid("IP", format!("not an IP address: {v:?}")))?,
+            None => IpAddr::from([127, 0, 0, 1]),
+        };
+        let port = match get("PORT") {
+            Some(v) => v.trim().parse::<u16>().map_err(|_| {
+                invalid("PORT", format!("expected a port number 0-65535, got {v:?}"))
+            })?,
+            None => 8080,
+        };
+        let data_dir = PathBuf::from(get("MESHDROP_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database = match get("DATABASE_URL") {
+            None => DatabaseUrl::Sqlite(sqlite_url(&data_dir.join("meshdrop.db"))),
+            Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => {
+                DatabaseUrl::Postgres(SecretString::from(v))
+            }
+            Some(v) if v.starts_with("sqlite:") => DatabaseUrl::Sqlite(v),
+            Some(_) => {
+                return Err(invalid(
+                    "DATABASE_URL",
+                    "must start with postgres://, postgresql:// or sqlite:",
+                ));
+            }
+        };
+        let public_url = match get("MESHDROP_PUBLIC_URL") {
+            Some(v) => {
+                let v = v.trim().trim_end_matches('/').to_owned();
+                let rest = v
+                    .strip_prefix("https://")
+                    .or_else(|| v.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => v,
+                    _ => {
+                        return Err(invalid(
+                            "MESHDROP_PUBLIC_URL",
+                            format!("expected http(s)://host[:port], got {v:?}"),
+                        ));
+                    }
+                }
+            }
+            None => match ip {
+                IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+                IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+            },
+        };
+        let room_ttl_secs = match get("MESHDROP_ROOM_TTL_HOURS") {
+            Some(v) => {
+                let hours: i64 = v.trim().parse().map_err(|_| {
+                    invalid(
+                        "MESHDROP_ROOM_TTL_HOURS",
+                        format!("expected a whole number of hours, got {v:?}"),
+                    )
+                })?;
+                let secs = hours.saturating_mul(3600);
+                if !(MIN_ROOM_TTL_SECS..=MAX_ROOM_TTL_SECS).contains(&secs) {
+                    return Err(invalid(
+                        "MESHDROP_ROOM_TTL_HOURS",
+                        format!("must be between 1 and {} hours", MAX_ROOM_TTL_SECS / 3600),
+                    ));
+                }
+                secs
+            }
+            None => DEFAULT_ROOM_TTL_SECS,
+        };
+        let (jwt_secret, jwt_secret_generated) = match lookup("MESHDROP_JWT_SECRET") {
+            Some(v) if v.len() >= MIN_JWT_SECRET_BYTES => (JwtSecret::new(v.into_bytes()), false),
+            Some(v) => {
+                return Err(invalid(
+                    "MESHDROP_JWT_SECRET",
+                    format!(
+                        "must be at least {MIN_JWT_SECRET_BYTES} bytes, got {}",
+                        v.len()
+                    ),
+                ));
+            }
+            None => load_or_generate_secret(&data_dir)
+                .map(|secret| (secret, true))
+                .map_err(|e| {
+                    invalid(
+                        "MESHDROP_DATA_DIR",
+                        format!("cannot keep the generated JWT secret there: {e:#}"),
+                    )
+                })?,
+        };
+        Ok(Settings {
+            ip,
+            port,
+            database,
+            data_dir,
+            jwt_secret,
+            public_url,
+            room_ttl_secs,
+            jwt_secret_generated,
+        })
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Reads `<data_dir>/jwt-secret`, or creates it with 32 random bytes (hex) readable by the owner only.
+fn load_or_generate_secret(data_dir: &Path) -> anyhow::Result<JwtSecret> {
+    let path = data_dir.join(GENERATED_SECRET_FILE);
+    if let Ok(bytes) = std::fs::read(&path) {
+        anyhow::ensure!(
+            bytes.len() >= MIN_JWT_SECRET_BYTES,
+            "{} is too short; delete it to regenerate",
+            path.display()
+        );
+        return Ok(JwtSecret::new(bytes));
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let random: [u8; 32] = rand::random();
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, hex.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(JwtSecret::new(hex.into_bytes()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let s = parse(&[("MESHDROP_DATA_DIR", data)]).unwrap();
+        assert_eq!(s.ip.to_string(), "127.0.0.1");
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.room_ttl_secs, DEFAULT_ROOM_TTL_SECS);
+        assert_eq!(s.database.kind(), "sqlite");
+        assert!(s.database.expose().contains(data));
+        assert!(s.jwt_secret_generated);
+        // The generated secret is kept: a restart signs with the same key.
+        let again = parse(&[("MESHDROP_DATA_DIR", data)]).unwrap();
+        assert_eq!(s.jwt_secret.expose(), again.jwt_secret.expose());
+        assert!(s.jwt_secret.expose().len() >= MIN_JWT_SECRET_BYTES);
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let s = parse(&[
+            ("IP", "0.0.0.0"),
+            ("PORT", "9000"),
+            ("DATABASE_URL", "postgres://u:hunter2@localhost/db"),
+            ("MESHDROP_JWT_SECRET", SECRET),
+            ("MESHDROP_PUBLIC_URL", "https://drop.example.com/"),
+            ("MESHDROP_ROOM_TTL_HOURS", "24"),
+        ])
+        .unwrap();
+        assert_eq!(s.port, 9000);
+        assert_eq!(s.database.kind(), "postgres");
+        assert_eq!(s.public_url, "https://drop.example.com");
+        assert_eq!(s.room_ttl_secs, 24 * 3600);
+        assert_eq!(s.jwt_secret.expose(), SECRET.as_bytes());
+        assert!(!s.jwt_secret_generated);
+        // Secrets never show up in debug output.
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains(SECRET),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases: &[(&str, &str)] = &[
+            ("IP", "localhost:80"),
+            ("PORT", "80000"),
+            ("PORT", "http"),
+            ("DATABASE_URL", "mysql://x"),
+            ("MESHDROP_JWT_SECRET", "short"),
+            ("MESHDROP_PUBLIC_URL", "drop.example.com"),
+            ("MESHDROP_ROOM_TTL_HOURS", "0"),
+            ("MESHDROP_ROOM_TTL_HOURS", "-3"),
+            ("MESHDROP_ROOM_TTL_HOURS", "a week"),
+        ];
+        for (var, value) in cases {
+            let err = parse(&[
+                (var, value),
+                (
+                    "MESHDROP_JWT_SECRET",
+                    if *var == "MESHDROP_JWT_SECRET" {
+                        value
+                    } else {
+                        SECRET
+                    },
+                ),
+            ])
+            .err()
+            .unwrap_or_else(|| panic!("{var}={value} was accepted"));
+            assert_eq!(err.var, *var);
+            let line = err.to_string();
+            assert!(line.starts_with(var) && !line.contains('\n'), "{line}");
+        }
+        let err = parse(&[("MESHDROP_JWT_SECRET", "short-secret")])
+            .err()
+            .unwrap();
+        assert!(!err.to_string().contains("short-secret"));
+    }
+}
