@@ -37,8 +37,12 @@ pub fn App() -> Element {
 /// Header and footer around every page.
 #[component]
 fn Shell() -> Element {
+    // Effects only run in the browser, so this marks the page once it is interactive
+    // (tests wait for it; it is also a cheap way to see hydration worked).
+    let mut hydrated = use_signal(|| false);
+    use_effect(move || hydrated.set(true));
     rsx! {
-        div { class: "min-h-screen flex flex-col bg-slate-50 text-slate-900",
+        div { class: "min-h-screen flex flex-col bg-slate-50 text-slate-900", "data-hydrated": "{hydrated}",
             header { class: "border-b border-slate-200 bg-white",
                 nav { class: "mx-auto max-w-3xl flex items-center justify-between px-4 py-3",
                     Link { to: Route::Home {}, class: "font-bold text-lg tracking-tight", "meshdrop" }

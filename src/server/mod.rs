@@ -1,5 +1,6 @@
 //! The server side: configuration, database, room service and the HTTP router.
 
+pub mod api_guard;
 pub mod config;
 pub mod db;
 pub mod entity;
@@ -7,18 +8,35 @@ pub mod rooms;
 pub mod state;
 pub mod ticket;
 
-use crate::protocol::limits::MAX_REQUEST_BODY_BYTES;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use config::Settings;
 use state::AppState;
 
 /// The whole HTTP surface: pages, server functions, static files and health check.
 pub fn router(state: AppState) -> axum::Router {
-    dioxus::server::router(crate::app::App)
-        .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+    let app = if has_public_dir() {
+        dioxus::server::router(crate::app::App)
+    } else {
+        // Native test binaries and plain `cargo run` have no bundle next to them: render pages
+        // and serve server functions, without the browser build's static files.
+        use dioxus::server::DioxusRouterExt;
+        axum::Router::new()
+            .serve_api_application(dioxus::server::ServeConfig::new(), crate::app::App)
+    };
+    app.route("/healthz", get(|| async { "ok" }))
+        .layer(axum::middleware::from_fn(api_guard::guard))
         .layer(axum::Extension(state))
+}
+
+/// Whether a `dx bundle` public directory sits where dioxus looks for it.
+fn has_public_dir() -> bool {
+    if std::env::var_os("DIOXUS_PUBLIC_PATH").is_some() {
+        return true;
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("public").is_dir()))
+        .unwrap_or(false)
 }
 
 /// Starts the server: settings from the environment, then `dioxus::serve` (which reads IP/PORT).

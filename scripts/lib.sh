@@ -1,0 +1,123 @@
+# Shared by scripts/run.sh and scripts/test.sh: tool installation and test services.
+# Every step checks first and skips what is already there, so re-running is cheap.
+# shellcheck shell=bash
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${MESHDROP_CACHE:-$HOME/.cache/meshdrop}"
+# Builds live outside the checkout so fresh clones (CI) reuse them.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+# dx must not download tools from GitHub: they come from npm and crates.io instead.
+export NO_DOWNLOADS=1
+TOOLS="$CACHE/npm-tools"
+export PATH="$HOME/.cargo/bin:$TOOLS/node_modules/.bin:$PATH"
+
+DX_VERSION=0.7.10
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a phase and records how long it took.
+phase() {
+  local name=$1; shift
+  local start=$SECONDS
+  "$@"
+  log "$name took $((SECONDS - start)) s"
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root for: $*"; fi
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
+    || { as_root apt-get update -q >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+}
+
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+install_build_tools() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+  command -v npm >/dev/null || die "npm not found: install Node.js 20 first"
+  rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+  if ! dx --version 2>/dev/null | grep -q "$DX_VERSION"; then
+    log "installing dioxus-cli $DX_VERSION (about 15 minutes on 2 cores, once)"
+    cargo install dioxus-cli --version "$DX_VERSION" --locked
+  fi
+
+  local wb; wb="$(wasm_bindgen_version)"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb\$"; then
+    log "installing wasm-bindgen-cli $wb (must equal Cargo.lock)"
+    # --locked fails for this crate on this toolchain; the version pin is what matters.
+    cargo install wasm-bindgen-cli --version "$wb" --force
+  fi
+
+  # wasm-opt (binaryen), esbuild and Tailwind v3 from npm; versions pinned in scripts/tools/package.json.
+  if ! cmp -s "$ROOT/scripts/tools/package.json" "$TOOLS/package.json" || [ ! -x "$TOOLS/node_modules/.bin/wasm-opt" ]; then
+    log "installing wasm-opt, esbuild, tailwindcss from npm"
+    mkdir -p "$TOOLS"
+    cp "$ROOT/scripts/tools/package.json" "$ROOT/scripts/tools/package-lock.json" "$TOOLS/"
+    (cd "$TOOLS" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# Tailwind's output must exist before any cargo build: asset!() checks for the file.
+build_css() {
+  (cd "$ROOT" && tailwindcss --input tailwind.css --output assets/tailwind.css --minify 2>/dev/null)
+}
+
+# Release bundle: dist/server plus dist/public (wasm, js, css).
+build_bundle() {
+  build_css
+  (cd "$ROOT" && dx bundle --web --release --out-dir dist)
+  [ -x "$ROOT/dist/server" ] || die "dx bundle produced no dist/server"
+}
+
+# ---- services for tests (each on 127.0.0.1 in a temporary directory) ----
+
+SERVICES_DIR=""
+SERVICE_PIDS=()
+
+services_dir() {
+  if [ -z "$SERVICES_DIR" ]; then
+    SERVICES_DIR="$(mktemp -d /tmp/meshdrop-services.XXXXXX)"
+    chmod 755 "$SERVICES_DIR"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_postgres() {
+  services_dir
+  local bin; bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
+  local data="$SERVICES_DIR/pg" port; port="$(free_port)"
+  # initdb refuses to run as root; the Debian package creates a 'postgres' user for this.
+  local run=()
+  if [ "$(id -u)" = 0 ]; then run=(runuser -u postgres --); fi
+  mkdir -p "$data" && [ "$(id -u)" = 0 ] && chown postgres "$data"
+  "${run[@]}" "$bin/initdb" -D "$data" -U meshdrop --auth=trust -E UTF8 >/dev/null
+  "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off -c max_connections=200" start >/dev/null
+  PG_STOP=("${run[@]}" "$bin/pg_ctl" -D "$data" -m immediate stop)
+  export MESHDROP_TEST_POSTGRES="postgres://meshdrop@127.0.0.1:$port/postgres"
+  log "postgres on 127.0.0.1:$port"
+}
+
+stop_services() {
+  if [ -n "${PG_STOP+x}" ]; then "${PG_STOP[@]}" >/dev/null 2>&1 || true; fi
+  for pid in "${SERVICE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -n "$SERVICES_DIR" ] && rm -rf "$SERVICES_DIR"
+  return 0
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up everything (tools, Chromium, Postgres, Redis, coturn when missing), starts the
+# services on 127.0.0.1 in a temporary directory, runs every test, and stops what it started.
+# Arguments are passed to `cargo test` (e.g. `scripts/test.sh http::sqlite`); with arguments
+# only the Rust tests run.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+install_test_tools() {
+  apt_install chromium chromium-driver postgresql redis-server coturn
+  if ! cmp -s "$ROOT/tests/e2e/package-lock.json" "$ROOT/tests/e2e/node_modules/.package-lock.json.src" 2>/dev/null; then
+    (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error \
+      && cp package-lock.json node_modules/.package-lock.json.src)
+  fi
+}
+
+phase "tool setup" install_build_tools
+phase "test tool setup" install_test_tools
+trap stop_services EXIT
+phase "services" start_postgres
+
+cd "$ROOT"
+phase "css" build_css
+phase "rust tests" cargo test --features server "$@"
+[ $# -gt 0 ] && exit 0
+
+phase "release build" build_bundle
+phase "browser tests" node --test tests/e2e/
+log "all tests passed"
