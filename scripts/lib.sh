@@ -83,6 +83,13 @@ build_bundle() {
   [ -x "$ROOT/dist/server" ] || die "dx bundle produced no dist/server"
 }
 
+# fmt and clippy for both builds: the server (native) and the browser (wasm32).
+lint() {
+  (cd "$ROOT" && cargo fmt --all --check \
+    && cargo clippy --features server --all-targets -- -D warnings \
+    && cargo clippy --features web --target wasm32-unknown-unknown -- -D warnings)
+}
+
 # ---- services for tests (each on 127.0.0.1 in a temporary directory) ----
 
 SERVICES_DIR=""
@@ -106,7 +113,8 @@ start_postgres() {
   # initdb refuses to run as root; the Debian package creates a 'postgres' user for this.
   local run=()
   if [ "$(id -u)" = 0 ]; then run=(runuser -u postgres --); fi
-  mkdir -p "$data" && [ "$(id -u)" = 0 ] && chown postgres "$data"
+  mkdir -p "$data"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$data"; fi
   "${run[@]}" "$bin/initdb" -D "$data" -U meshdrop --auth=trust -E UTF8 >/dev/null
   "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/log" -w \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off -c max_connections=200" start >/dev/null

@@ -22,6 +22,7 @@ cd "$ROOT"
 phase "css" build_css
 phase "rust tests" cargo test --features server "$@"
 [ $# -gt 0 ] && exit 0
+phase "lint" lint
 
 phase "release build" build_bundle
 phase "browser tests" node --test tests/e2e/
