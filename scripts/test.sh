@@ -26,4 +26,4 @@ phase "lint" lint
 
 phase "release build" build_bundle
 phase "browser tests" node --test tests/e2e/
-log "all tests passed"
+log "all tests passed in $SECONDS s"
