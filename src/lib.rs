@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod protocol;
+pub mod swarm;
 
 #[cfg(feature = "server")]
 pub mod server;

@@ -86,7 +86,11 @@ impl Layout {
             }
         }
         first_piece.push(count as u32);
-        Ok(Self { piece_size, file_sizes, first_piece })
+        Ok(Self {
+            piece_size,
+            file_sizes,
+            first_piece,
+        })
     }
 
     pub fn piece_count(&self) -> u32 {
@@ -109,7 +113,11 @@ impl Layout {
         let within = u64::from(index - self.first_piece[file]);
         let offset = within * u64::from(self.piece_size);
         let len = (self.file_sizes[file] - offset).min(u64::from(self.piece_size)) as u32;
-        PieceSpan { file: file as u32, offset, len }
+        PieceSpan {
+            file: file as u32,
+            offset,
+            len,
+        }
     }
 
     pub fn piece_len(&self, index: u32) -> u32 {
@@ -127,7 +135,10 @@ pub fn merkle_root(leaves: &[Hash]) -> Hash {
     let mut level: Vec<Hash> = leaves.to_vec();
     level.resize(width, [0; 32]);
     while level.len() > 1 {
-        level = level.chunks_exact(2).map(|pair| hash_pair(&pair[0], &pair[1])).collect();
+        level = level
+            .chunks_exact(2)
+            .map(|pair| hash_pair(&pair[0], &pair[1]))
+            .collect();
     }
     level[0]
 }
@@ -158,18 +169,33 @@ pub enum ManifestError {
 
 impl Manifest {
     /// Accepts a hash layer received from a peer only if it matches the trusted root.
-    pub fn from_layer(layout: Layout, root: Hash, piece_hashes: Vec<Hash>) -> Result<Self, ManifestError> {
+    pub fn from_layer(
+        layout: Layout,
+        root: Hash,
+        piece_hashes: Vec<Hash>,
+    ) -> Result<Self, ManifestError> {
         if piece_hashes.len() != layout.piece_count() as usize {
-            return Err(ManifestError::Count { expected: layout.piece_count(), got: piece_hashes.len() });
+            return Err(ManifestError::Count {
+                expected: layout.piece_count(),
+                got: piece_hashes.len(),
+            });
         }
         if merkle_root(&piece_hashes) != root {
             return Err(ManifestError::Root);
         }
-        Ok(Self { layout, piece_hashes, root })
+        Ok(Self {
+            layout,
+            piece_hashes,
+            root,
+        })
     }
 
     /// Hashes whole files held in memory (tests, simulator). Browsers hash slice by slice.
-    pub fn from_files(piece_size: u32, files: &[&[u8]], hasher: &impl Sha256) -> Result<Self, LayoutError> {
+    pub fn from_files(
+        piece_size: u32,
+        files: &[&[u8]],
+        hasher: &impl Sha256,
+    ) -> Result<Self, LayoutError> {
         let layout = Layout::new(piece_size, files.iter().map(|f| f.len() as u64).collect())?;
         let mut piece_hashes = Vec::with_capacity(layout.piece_count() as usize);
         for file in files {
@@ -178,7 +204,11 @@ impl Manifest {
             }
         }
         let root = merkle_root(&piece_hashes);
-        Ok(Self { layout, piece_hashes, root })
+        Ok(Self {
+            layout,
+            piece_hashes,
+            root,
+        })
     }
 
     pub fn verify_piece(&self, index: u32, data: &[u8], hasher: &impl Sha256) -> bool {
@@ -230,14 +260,45 @@ mod tests {
     fn layout_aligns_pieces_to_files() {
         let ps = 16 * 1024;
         let layout = Layout::new(ps, vec![ps as u64 * 2 + 5, 0, 10, ps as u64]).unwrap();
-        assert_eq!(layout.piece_count(), 3 + 0 + 1 + 1);
-        assert_eq!(layout.span(0), PieceSpan { file: 0, offset: 0, len: ps });
-        assert_eq!(layout.span(2), PieceSpan { file: 0, offset: 2 * ps as u64, len: 5 });
-        assert_eq!(layout.span(3), PieceSpan { file: 2, offset: 0, len: 10 });
-        assert_eq!(layout.span(4), PieceSpan { file: 3, offset: 0, len: ps });
+        assert_eq!(layout.piece_count(), 5, "3 + 0 + 1 + 1 pieces");
+        assert_eq!(
+            layout.span(0),
+            PieceSpan {
+                file: 0,
+                offset: 0,
+                len: ps
+            }
+        );
+        assert_eq!(
+            layout.span(2),
+            PieceSpan {
+                file: 0,
+                offset: 2 * ps as u64,
+                len: 5
+            }
+        );
+        assert_eq!(
+            layout.span(3),
+            PieceSpan {
+                file: 2,
+                offset: 0,
+                len: 10
+            }
+        );
+        assert_eq!(
+            layout.span(4),
+            PieceSpan {
+                file: 3,
+                offset: 0,
+                len: ps
+            }
+        );
         assert_eq!(layout.file_pieces(1), 3..3);
         assert!(Layout::new(1000, vec![1]).is_err());
-        assert_eq!(Layout::new(16 * 1024, vec![u64::MAX / 2]), Err(LayoutError::TooManyPieces));
+        assert_eq!(
+            Layout::new(16 * 1024, vec![u64::MAX / 2]),
+            Err(LayoutError::TooManyPieces)
+        );
     }
 
     #[test]
@@ -252,10 +313,16 @@ mod tests {
         assert!(!ok.verify_piece(2, &b, &Sha2));
         let mut forged = m.piece_hashes.clone();
         forged[1][0] ^= 1;
-        assert_eq!(Manifest::from_layer(m.layout.clone(), m.root, forged), Err(ManifestError::Root));
+        assert_eq!(
+            Manifest::from_layer(m.layout.clone(), m.root, forged),
+            Err(ManifestError::Root)
+        );
         assert!(matches!(
             Manifest::from_layer(m.layout.clone(), m.root, m.piece_hashes[..3].to_vec()),
-            Err(ManifestError::Count { expected: 4, got: 3 })
+            Err(ManifestError::Count {
+                expected: 4,
+                got: 3
+            })
         ));
     }
 
@@ -265,7 +332,10 @@ mod tests {
         let l = [1u8; 32];
         assert_eq!(merkle_root(&[l]), l);
         assert_eq!(merkle_root(&[l, l]), hash_pair(&l, &l));
-        assert_eq!(merkle_root(&[l, l, l]), hash_pair(&hash_pair(&l, &l), &hash_pair(&l, &[0; 32])));
+        assert_eq!(
+            merkle_root(&[l, l, l]),
+            hash_pair(&hash_pair(&l, &l), &hash_pair(&l, &[0; 32]))
+        );
         assert_eq!(
             to_hex(&merkle_root(&[Sha2.digest(b"abc")])),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -2,8 +2,10 @@
 //! No I/O and no feature gates here, so every side agrees on the same types and checks.
 
 pub mod limits;
+pub mod manifest;
 pub mod room;
 pub mod room_id;
+pub mod wire;
 
 pub use room::{CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, RoomView};
 pub use room_id::{RoomId, RoomIdError};

@@ -42,14 +42,29 @@ pub struct BlockRef {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
-    Handshake { version: u16, root: Hash, max_message: u32, pieces: u32 },
+    Handshake {
+        version: u16,
+        root: Hash,
+        max_message: u32,
+        pieces: u32,
+    },
     Bitfield(Bytes),
     Have(u32),
     Request(BlockRef),
     Cancel(BlockRef),
-    Piece { piece: u32, offset: u32, data: Bytes },
-    HashRequest { start: u32, count: u32 },
-    HashResponse { start: u32, hashes: Vec<Hash> },
+    Piece {
+        piece: u32,
+        offset: u32,
+        data: Bytes,
+    },
+    HashRequest {
+        start: u32,
+        count: u32,
+    },
+    HashResponse {
+        start: u32,
+        hashes: Vec<Hash>,
+    },
     Reject(BlockRef),
     Choke,
     Unchoke,
@@ -65,7 +80,11 @@ pub enum WireError {
     #[error("unknown frame type {0:#04x}")]
     UnknownType(u8),
     #[error("frame type {kind:#04x} needs {expected} bytes, got {got}")]
-    Length { kind: u8, expected: usize, got: usize },
+    Length {
+        kind: u8,
+        expected: usize,
+        got: usize,
+    },
     #[error("not a meshdrop handshake")]
     Magic,
     #[error("{0} is out of bounds")]
@@ -95,7 +114,12 @@ impl Frame {
     pub fn encode(&self) -> Bytes {
         let mut b = BytesMut::with_capacity(self.encoded_len());
         match self {
-            Frame::Handshake { version, root, max_message, pieces } => {
+            Frame::Handshake {
+                version,
+                root,
+                max_message,
+                pieces,
+            } => {
                 b.put_u8(kind::HANDSHAKE);
                 b.put_slice(&MAGIC);
                 b.put_u16(*version);
@@ -114,7 +138,11 @@ impl Frame {
             Frame::Request(r) => put_block(&mut b, kind::REQUEST, r),
             Frame::Cancel(r) => put_block(&mut b, kind::CANCEL, r),
             Frame::Reject(r) => put_block(&mut b, kind::REJECT, r),
-            Frame::Piece { piece, offset, data } => {
+            Frame::Piece {
+                piece,
+                offset,
+                data,
+            } => {
                 b.put_u8(kind::PIECE);
                 b.put_u32(*piece);
                 b.put_u32(*offset);
@@ -162,20 +190,33 @@ impl Frame {
             if body.len() == expected {
                 Ok(())
             } else {
-                Err(WireError::Length { kind: k, expected: expected + 1, got: buf.len() })
+                Err(WireError::Length {
+                    kind: k,
+                    expected: expected + 1,
+                    got: buf.len(),
+                })
             }
         };
         let at_least = |expected: usize| {
             if body.len() >= expected {
                 Ok(())
             } else {
-                Err(WireError::Length { kind: k, expected: expected + 1, got: buf.len() })
+                Err(WireError::Length {
+                    kind: k,
+                    expected: expected + 1,
+                    got: buf.len(),
+                })
             }
         };
-        let u32_at = |i: usize| u32::from_be_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_be_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
         let block = || -> Result<BlockRef, WireError> {
             exact(12)?;
-            let r = BlockRef { piece: u32_at(0), offset: u32_at(4), len: u32_at(8) };
+            let r = BlockRef {
+                piece: u32_at(0),
+                offset: u32_at(4),
+                len: u32_at(8),
+            };
             if r.len == 0 || r.len > MAX_BLOCK {
                 return Err(WireError::Bounds("block length"));
             }
@@ -193,7 +234,12 @@ impl Frame {
                 if pieces > MAX_PIECES {
                     return Err(WireError::Bounds("piece count"));
                 }
-                Frame::Handshake { version: u16::from_be_bytes([body[4], body[5]]), root, max_message: u32_at(38), pieces }
+                Frame::Handshake {
+                    version: u16::from_be_bytes([body[4], body[5]]),
+                    root,
+                    max_message: u32_at(38),
+                    pieces,
+                }
             }
             kind::BITFIELD => {
                 if body.len() > (MAX_PIECES as usize).div_ceil(8) {
@@ -214,7 +260,11 @@ impl Frame {
                 if data.is_empty() || data.len() > MAX_BLOCK as usize {
                     return Err(WireError::Bounds("block length"));
                 }
-                Frame::Piece { piece: u32_at(0), offset: u32_at(4), data }
+                Frame::Piece {
+                    piece: u32_at(0),
+                    offset: u32_at(4),
+                    data,
+                }
             }
             kind::HASH_REQUEST => {
                 exact(8)?;
@@ -222,16 +272,28 @@ impl Frame {
                 if count == 0 || count > MAX_HASHES_PER_FRAME {
                     return Err(WireError::Bounds("hash count"));
                 }
-                Frame::HashRequest { start: u32_at(0), count }
+                Frame::HashRequest {
+                    start: u32_at(0),
+                    count,
+                }
             }
             kind::HASH_RESPONSE => {
                 at_least(4)?;
                 let rest = &body[4..];
-                if rest.len() % 32 != 0 || rest.is_empty() || rest.len() / 32 > MAX_HASHES_PER_FRAME as usize {
+                if rest.len() % 32 != 0
+                    || rest.is_empty()
+                    || rest.len() / 32 > MAX_HASHES_PER_FRAME as usize
+                {
                     return Err(WireError::Bounds("hash list"));
                 }
-                let hashes = rest.chunks_exact(32).map(|c| c.try_into().expect("chunks are 32 bytes")).collect();
-                Frame::HashResponse { start: u32_at(0), hashes }
+                let hashes = rest
+                    .chunks_exact(32)
+                    .map(|c| c.try_into().expect("chunks are 32 bytes"))
+                    .collect();
+                Frame::HashResponse {
+                    start: u32_at(0),
+                    hashes,
+                }
             }
             kind::CHOKE => {
                 exact(0)?;
@@ -273,18 +335,43 @@ mod tests {
     fn golden_bytes_for_every_frame() {
         let root = [0xab; 32];
         golden(
-            Frame::Handshake { version: 1, root, max_message: 262144, pieces: 5 },
+            Frame::Handshake {
+                version: 1,
+                root,
+                max_message: 262144,
+                pieces: 5,
+            },
             &format!("004d4452500001{}0004000000000005", "ab".repeat(32)),
         );
         golden(Frame::Bitfield(Bytes::from_static(&[0b1010_0000])), "01a0");
         golden(Frame::Have(0x01020304), "0201020304");
-        let r = BlockRef { piece: 7, offset: 65536, len: 16384 };
+        let r = BlockRef {
+            piece: 7,
+            offset: 65536,
+            len: 16384,
+        };
         golden(Frame::Request(r.clone()), "03000000070001000000004000");
         golden(Frame::Cancel(r.clone()), "04000000070001000000004000");
         golden(Frame::Reject(r), "08000000070001000000004000");
-        golden(Frame::Piece { piece: 2, offset: 3, data: Bytes::from_static(b"hi") }, "05000000020000000368 69".replace(' ', "").as_str());
-        golden(Frame::HashRequest { start: 1, count: 2 }, "060000000100000002");
-        golden(Frame::HashResponse { start: 9, hashes: vec![[0x11; 32]] }, &format!("0700000009{}", "11".repeat(32)));
+        golden(
+            Frame::Piece {
+                piece: 2,
+                offset: 3,
+                data: Bytes::from_static(b"hi"),
+            },
+            "05000000020000000368 69".replace(' ', "").as_str(),
+        );
+        golden(
+            Frame::HashRequest { start: 1, count: 2 },
+            "060000000100000002",
+        );
+        golden(
+            Frame::HashResponse {
+                start: 9,
+                hashes: vec![[0x11; 32]],
+            },
+            &format!("0700000009{}", "11".repeat(32)),
+        );
         golden(Frame::Choke, "09");
         golden(Frame::Unchoke, "0a");
         golden(Frame::KeepAlive, "0b");
@@ -295,26 +382,63 @@ mod tests {
         let d = |v: &[u8]| Frame::decode(Bytes::copy_from_slice(v));
         assert_eq!(d(&[]), Err(WireError::Empty));
         assert_eq!(d(&[0xff]), Err(WireError::UnknownType(0xff)));
-        assert!(matches!(d(&[kind::HAVE, 0, 0]), Err(WireError::Length { .. })));
-        assert!(matches!(d(&[kind::CHOKE, 0]), Err(WireError::Length { .. })));
-        let mut hs = Frame::Handshake { version: 1, root: [0; 32], max_message: 1, pieces: 1 }.encode().to_vec();
+        assert!(matches!(
+            d(&[kind::HAVE, 0, 0]),
+            Err(WireError::Length { .. })
+        ));
+        assert!(matches!(
+            d(&[kind::CHOKE, 0]),
+            Err(WireError::Length { .. })
+        ));
+        let mut hs = Frame::Handshake {
+            version: 1,
+            root: [0; 32],
+            max_message: 1,
+            pieces: 1,
+        }
+        .encode()
+        .to_vec();
         hs[1] = b'X';
         assert_eq!(d(&hs), Err(WireError::Magic));
         // Zero-length and oversized blocks.
         assert!(d(&[kind::REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
-        let big = Frame::Request(BlockRef { piece: 0, offset: 0, len: MAX_BLOCK + 1 }).encode();
+        let big = Frame::Request(BlockRef {
+            piece: 0,
+            offset: 0,
+            len: MAX_BLOCK + 1,
+        })
+        .encode();
         assert_eq!(Frame::decode(big), Err(WireError::Bounds("block length")));
-        assert!(d(&[kind::PIECE, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(), "empty piece data");
-        assert_eq!(d(&vec![kind::BITFIELD; MAX_FRAME + 1]), Err(WireError::TooLarge(MAX_FRAME + 1)));
-        assert!(d(&[kind::HASH_RESPONSE, 0, 0, 0, 0, 1, 2]).is_err(), "partial hash");
-        assert!(d(&[kind::HASH_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(), "zero hashes");
+        assert!(
+            d(&[kind::PIECE, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(),
+            "empty piece data"
+        );
+        assert_eq!(
+            d(&vec![kind::BITFIELD; MAX_FRAME + 1]),
+            Err(WireError::TooLarge(MAX_FRAME + 1))
+        );
+        assert!(
+            d(&[kind::HASH_RESPONSE, 0, 0, 0, 0, 1, 2]).is_err(),
+            "partial hash"
+        );
+        assert!(
+            d(&[kind::HASH_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(),
+            "zero hashes"
+        );
     }
 
     #[test]
     fn piece_payload_is_zero_copy() {
-        let frame = Frame::Piece { piece: 1, offset: 0, data: Bytes::from(vec![5u8; 1000]) }.encode();
+        let frame = Frame::Piece {
+            piece: 1,
+            offset: 0,
+            data: Bytes::from(vec![5u8; 1000]),
+        }
+        .encode();
         let base = frame.as_ptr() as usize;
-        let Ok(Frame::Piece { data, .. }) = Frame::decode(frame) else { panic!() };
+        let Ok(Frame::Piece { data, .. }) = Frame::decode(frame) else {
+            panic!()
+        };
         assert_eq!(data.as_ptr() as usize, base + PIECE_HEADER);
     }
 }

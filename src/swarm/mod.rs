@@ -1,0 +1,1103 @@
+//! The swarm as a sans-IO state machine (in the style of str0m and quinn-proto).
+//!
+//! No network, no threads, no clock, no randomness of its own: the shell (browser or
+//! simulator) feeds `handle_input(now_ms, Input)` and carries out every `Output` from
+//! `poll_output()` until it returns `None`, then calls again at `poll_timeout()`. Hashing is
+//! an output too (`Verify` → `Input::Hashed`), so a shell may hash asynchronously with
+//! SubtleCrypto or synchronously with sha2.
+//!
+//! - What to request next: `picker.rs` (rarest first, finish started pieces, endgame).
+//! - How much to request from whom, and when to give up on a peer: `peer.rs` (rate-based
+//!   pipelining, timeouts from each peer's measured delay).
+//! - Whom to connect to: `topology.rs`.
+
+pub mod bitfield;
+pub mod peer;
+pub mod picker;
+pub mod rng;
+pub mod topology;
+
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
+
+use crate::protocol::manifest::{Hash, Layout, Manifest, PieceSpan, merkle_root};
+use crate::protocol::wire::{
+    BlockRef, Frame, MAX_BLOCK, MAX_HASHES_PER_FRAME, MIN_MESSAGE, PIECE_HEADER, PROTOCOL_VERSION,
+};
+use bitfield::Bitfield;
+use bytes::Bytes;
+use peer::{Outstanding, Peer};
+use picker::{Picker, SUB_BLOCK};
+use rng::Rng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A peer in the room, as numbered by the shell (the signaling server assigns it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+#[derive(Debug, Clone)]
+pub struct SwarmConfig {
+    /// Largest message we accept (announced in our handshake).
+    pub max_message: u32,
+    /// Preferred request size; capped by each peer's max message.
+    pub block_size: u32,
+    /// Pipelining: requests in flight cover `rate × target_latency_ms`.
+    pub target_latency_ms: f64,
+    pub min_pipeline: usize,
+    pub max_pipeline: usize,
+    /// Request timeout bounds; the timeout itself is derived from each peer's delay.
+    pub min_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    pub initial_timeout_ms: u64,
+    /// Blocks being read for upload at once (round-robin over requesting peers).
+    pub upload_slots: usize,
+    /// Requests a peer may queue with us before we reject more.
+    pub max_queued_requests: usize,
+    /// Pieces in progress at once, and the memory they may hold.
+    pub max_partial_pieces: usize,
+    pub max_partial_bytes: u64,
+    /// Endgame: most requests for the same block.
+    pub max_duplicates: u8,
+    /// Bad pieces before a peer is banned.
+    pub ban_after_bad_pieces: u32,
+    /// Initial seeding: while some piece has no copy among our peers, a complete peer reveals
+    /// only a few pieces to each peer (the least-spread ones, different for each peer), so
+    /// its upload goes to new pieces instead of duplicates (BitTorrent's super-seeding).
+    pub super_seed: bool,
+    /// Pieces revealed to a peer that it does not have yet, at most.
+    pub reveals_per_peer: usize,
+    /// Forgivable protocol slips (unrequested blocks…) before a peer is dropped.
+    pub max_strikes: u32,
+    /// Keep-alive interval and stats events.
+    pub tick_ms: u64,
+    pub keepalive_ms: u64,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        Self {
+            max_message: 256 * 1024,
+            block_size: 64 * 1024,
+            target_latency_ms: 400.0,
+            min_pipeline: 2,
+            max_pipeline: 64,
+            min_timeout_ms: 300,
+            max_timeout_ms: 20_000,
+            initial_timeout_ms: 5_000,
+            upload_slots: 8,
+            max_queued_requests: 128,
+            max_partial_pieces: 64,
+            max_partial_bytes: 64 * 1024 * 1024,
+            max_duplicates: 2,
+            ban_after_bad_pieces: 3,
+            super_seed: true,
+            reveals_per_peer: 2,
+            max_strikes: 32,
+            tick_ms: 1_000,
+            keepalive_ms: 15_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A data channel to `peer` opened; the remote side accepts messages up to `max_message`.
+    Connected {
+        peer: PeerId,
+        max_message: u32,
+    },
+    Disconnected {
+        peer: PeerId,
+    },
+    /// One data-channel message from `peer`.
+    Message {
+        peer: PeerId,
+        bytes: Bytes,
+    },
+    /// Answer to `Output::ReadBlock`: the bytes, or `None` if they could not be read.
+    BlockRead {
+        peer: PeerId,
+        block: BlockRef,
+        data: Option<Bytes>,
+    },
+    /// Answer to `Output::Verify`.
+    Hashed {
+        piece: u32,
+        digest: Hash,
+    },
+    /// The shell's send buffer towards `peer` is over (true) or back under (false) its mark.
+    SendBlocked {
+        peer: PeerId,
+        blocked: bool,
+    },
+    /// Everyone in the room now, from signaling; drives `Connect`/`Disconnect` advice.
+    Members(Vec<PeerId>),
+    /// Time passed; nothing else happened.
+    Timeout,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Send {
+        peer: PeerId,
+        frame: Frame,
+    },
+    /// Open a connection (topology advice).
+    Connect {
+        peer: PeerId,
+    },
+    /// Close the connection, with a reason for logs and UI.
+    Disconnect {
+        peer: PeerId,
+        reason: String,
+    },
+    /// Read `block` from our copy (source file or stored pieces), answer `Input::BlockRead`.
+    ReadBlock {
+        peer: PeerId,
+        block: BlockRef,
+    },
+    /// Hash `data` (piece `piece`), answer `Input::Hashed`.
+    Verify {
+        piece: u32,
+        data: Bytes,
+    },
+    /// A verified piece: cache it (resume) …
+    Store {
+        piece: u32,
+        data: Bytes,
+    },
+    /// … and write it to the output file.
+    Write {
+        file: u32,
+        offset: u64,
+        data: Bytes,
+    },
+    Event(Event),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The piece-hash layer arrived and matches the root: downloading can start.
+    HashesVerified {
+        from: PeerId,
+    },
+    Progress {
+        have: u32,
+        total: u32,
+        bytes: u64,
+    },
+    PieceFailed {
+        piece: u32,
+        peers: Vec<PeerId>,
+    },
+    Banned {
+        peer: PeerId,
+        reason: String,
+    },
+    PeerStats {
+        peer: PeerId,
+        down_rate: f64,
+        up_rate: f64,
+        pieces: u32,
+    },
+    Completed,
+}
+
+enum Hashes {
+    Known(Manifest),
+    /// Waiting for the layer from `from`, filled in chunks.
+    Fetching {
+        from: PeerId,
+        got: Vec<Option<Hash>>,
+        missing: u32,
+    },
+    Unknown,
+}
+
+pub struct Swarm {
+    cfg: SwarmConfig,
+    layout: Layout,
+    root: Hash,
+    hashes: Hashes,
+    have: Bitfield,
+    have_bytes: u64,
+    picker: Picker,
+    verifying: BTreeMap<u32, (Bytes, Vec<(PeerId, u32)>)>,
+    peers: BTreeMap<PeerId, Peer>,
+    banned: BTreeSet<PeerId>,
+    reads_in_flight: usize,
+    serve_cursor: Option<PeerId>,
+    members: Vec<PeerId>,
+    me: PeerId,
+    topology: topology::TopologyConfig,
+    topology_salt: u64,
+    rng: Rng,
+    out: VecDeque<Output>,
+    now: u64,
+    next_tick: u64,
+    last_sent: BTreeMap<PeerId, u64>,
+    completed_announced: bool,
+    /// Missing pieces that are neither in progress nor being verified.
+    unstarted: u32,
+    /// Super-seeding state: what each peer was told we have, and how often each piece was
+    /// revealed. `None` once every piece has a copy among our peers (or we are not a seeder).
+    reveal: Option<Reveal>,
+    pub stats: Stats,
+}
+
+/// Counters for diagnostics and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub stalls: u64,
+    pub rejects_received: u64,
+    pub rejects_sent: u64,
+    pub wasted_bytes: u64,
+    pub requests_sent: u64,
+    pub endgame_requests: u64,
+}
+
+impl Swarm {
+    /// `hashes`: the piece-hash layer if we already trust it (the creator hashed the files);
+    /// `have`: pieces we hold and have verified (a seeder's files, or a resumed cache).
+    pub fn new(
+        cfg: SwarmConfig,
+        me: PeerId,
+        layout: Layout,
+        root: Hash,
+        hashes: Option<Vec<Hash>>,
+        have: Bitfield,
+        seed: u64,
+    ) -> Self {
+        let hashes = match hashes.map(|h| Manifest::from_layer(layout.clone(), root, h)) {
+            Some(Ok(m)) => Hashes::Known(m),
+            _ => Hashes::Unknown,
+        };
+        let have_bytes = have
+            .iter_ones()
+            .map(|p| u64::from(layout.piece_len(p)))
+            .sum();
+        let picker = Picker::new(
+            layout.clone(),
+            cfg.max_partial_pieces,
+            cfg.max_partial_bytes,
+            cfg.max_duplicates,
+        );
+        Self {
+            cfg,
+            layout,
+            root,
+            hashes,
+            have,
+            have_bytes,
+            picker,
+            verifying: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            banned: BTreeSet::new(),
+            reads_in_flight: 0,
+            serve_cursor: None,
+            members: Vec::new(),
+            me,
+            topology: topology::TopologyConfig::default(),
+            topology_salt: u64::from_be_bytes(root[..8].try_into().expect("8 bytes")),
+            rng: Rng::new(seed),
+            out: VecDeque::new(),
+            now: 0,
+            next_tick: 0,
+            last_sent: BTreeMap::new(),
+            completed_announced: false,
+            unstarted: 0,
+            reveal: None,
+            stats: Stats::default(),
+        }
+        .with_unstarted()
+    }
+
+    fn with_unstarted(mut self) -> Self {
+        self.unstarted = self.layout.piece_count() - self.have.count();
+        if self.cfg.super_seed && self.have.is_complete() && self.layout.piece_count() > 0 {
+            self.reveal = Some(Reveal {
+                told: BTreeMap::new(),
+                times: vec![0; self.layout.piece_count() as usize],
+            });
+        }
+        self
+    }
+
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.have.is_complete()
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn peer_ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.keys().copied()
+    }
+
+    pub fn outstanding(&self, peer: PeerId) -> usize {
+        self.peers.get(&peer).map_or(0, Peer::active)
+    }
+
+    pub fn is_banned(&self, peer: PeerId) -> bool {
+        self.banned.contains(&peer)
+    }
+
+    pub fn config(&self) -> &SwarmConfig {
+        &self.cfg
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When to call `handle_input(…, Input::Timeout)` next.
+    pub fn poll_timeout(&self) -> u64 {
+        let mut t = self.next_tick;
+        for p in self.peers.values() {
+            if p.active() > 0 {
+                t = t.min(p.last_progress + self.stall_timeout(p));
+            }
+        }
+        t
+    }
+
+    fn stall_timeout(&self, p: &Peer) -> u64 {
+        p.delay.timeout(
+            self.cfg.min_timeout_ms,
+            self.cfg.max_timeout_ms,
+            self.cfg.initial_timeout_ms,
+        )
+    }
+
+    pub fn handle_input(&mut self, now: u64, input: Input) {
+        self.now = self.now.max(now);
+        match input {
+            Input::Connected { peer, max_message } => self.on_connected(peer, max_message),
+            Input::Disconnected { peer } => self.remove_peer(peer),
+            Input::Message { peer, bytes } => self.on_message(peer, bytes),
+            Input::BlockRead { peer, block, data } => self.on_block_read(peer, block, data),
+            Input::Hashed { piece, digest } => self.on_hashed(piece, digest),
+            Input::SendBlocked { peer, blocked } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.send_blocked = blocked;
+                }
+            }
+            Input::Members(members) => self.on_members(members),
+            Input::Timeout => {}
+        }
+        self.on_time();
+        self.serve();
+        self.request_all();
+    }
+
+    // ---- connections -------------------------------------------------------------------
+
+    fn on_connected(&mut self, peer: PeerId, max_message: u32) {
+        if self.banned.contains(&peer) || peer == self.me {
+            self.out.push_back(Output::Disconnect {
+                peer,
+                reason: "banned".into(),
+            });
+            return;
+        }
+        // Never send a message larger than the remote accepts, nor than the wire allows.
+        let max_message = max_message.min(crate::protocol::wire::MAX_FRAME as u32);
+        self.peers
+            .insert(peer, Peer::new(self.layout.piece_count(), max_message));
+        self.send(
+            peer,
+            Frame::Handshake {
+                version: PROTOCOL_VERSION,
+                root: self.root,
+                max_message: self.cfg.max_message,
+                pieces: self.layout.piece_count(),
+            },
+        );
+    }
+
+    fn remove_peer(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.remove(&peer) else {
+            return;
+        };
+        if p.ready {
+            for piece in p.has.iter_ones() {
+                self.picker.peer_lost(piece);
+            }
+        }
+        for o in p.outstanding.iter().filter(|o| !o.released) {
+            self.picker.release(&o.block);
+        }
+        self.last_sent.remove(&peer);
+        if matches!(&self.hashes, Hashes::Fetching { from, .. } if *from == peer) {
+            self.hashes = Hashes::Unknown;
+        }
+        if self.serve_cursor == Some(peer) {
+            self.serve_cursor = None;
+        }
+    }
+
+    fn drop_peer(&mut self, peer: PeerId, reason: String) {
+        self.remove_peer(peer);
+        self.out.push_back(Output::Disconnect { peer, reason });
+    }
+
+    fn ban(&mut self, peer: PeerId, reason: String) {
+        self.banned.insert(peer);
+        self.out.push_back(Output::Event(Event::Banned {
+            peer,
+            reason: reason.clone(),
+        }));
+        self.drop_peer(peer, reason);
+    }
+
+    fn strike(&mut self, peer: PeerId, what: &str) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.strikes += 1;
+        if p.strikes > self.cfg.max_strikes {
+            self.ban(peer, format!("too many protocol errors ({what})"));
+        }
+    }
+
+    fn on_members(&mut self, members: Vec<PeerId>) {
+        self.members = members;
+        let wanted: BTreeSet<PeerId> = self
+            .members
+            .iter()
+            .copied()
+            .filter(|&p| p != self.me && !self.banned.contains(&p))
+            .filter(|&p| {
+                topology::wants(
+                    &self.topology,
+                    self.topology_salt,
+                    self.me,
+                    p,
+                    &self.members,
+                )
+            })
+            .collect();
+        for &p in &wanted {
+            if !self.peers.contains_key(&p) {
+                self.out.push_back(Output::Connect { peer: p });
+            }
+        }
+        let unwanted: Vec<PeerId> = self
+            .peers
+            .keys()
+            .copied()
+            .filter(|p| !wanted.contains(p))
+            .collect();
+        for p in unwanted {
+            // Peers that left the room are gone anyway; others are trimmed to keep degree bounded.
+            self.drop_peer(p, "not a neighbour in the room's topology".into());
+        }
+    }
+
+    // ---- messages ----------------------------------------------------------------------
+
+    fn on_message(&mut self, peer: PeerId, bytes: Bytes) {
+        if !self.peers.contains_key(&peer) {
+            return;
+        }
+        let frame = match Frame::decode(bytes) {
+            Ok(f) => f,
+            Err(e) => return self.ban(peer, format!("undecodable frame: {e}")),
+        };
+        let ready = self.peers[&peer].ready;
+        match frame {
+            Frame::Handshake {
+                version,
+                root,
+                max_message,
+                pieces,
+            } => {
+                if ready {
+                    return self.strike(peer, "second handshake");
+                }
+                if version != PROTOCOL_VERSION {
+                    return self.drop_peer(
+                        peer,
+                        format!("protocol version {version} is not {PROTOCOL_VERSION}"),
+                    );
+                }
+                if root != self.root || pieces != self.layout.piece_count() {
+                    return self.drop_peer(peer, "peer is in a different room".into());
+                }
+                if max_message < MIN_MESSAGE {
+                    return self.drop_peer(
+                        peer,
+                        format!("max message {max_message} is below {MIN_MESSAGE}"),
+                    );
+                }
+                let p = self.peers.get_mut(&peer).expect("checked above");
+                p.ready = true;
+                p.max_message = p.max_message.min(max_message);
+                let bits = match &mut self.reveal {
+                    Some(r) => r
+                        .told
+                        .entry(peer)
+                        .or_insert_with(|| Bitfield::new(self.layout.piece_count()))
+                        .to_wire(),
+                    None => self.have.to_wire(),
+                };
+                self.send(peer, Frame::Bitfield(bits));
+                self.update_reveals();
+            }
+            _ if !ready => self.ban(peer, "message before handshake".into()),
+            Frame::Bitfield(bits) => {
+                let Some(has) = Bitfield::from_wire(&bits, self.layout.piece_count()) else {
+                    return self.ban(peer, "malformed bitfield".into());
+                };
+                // A later bitfield adds to the earlier ones (a seeder ending super-seeding
+                // announces the rest at once).
+                let p = self.peers.get_mut(&peer).expect("ready peer");
+                let mut added = Vec::new();
+                for piece in has.iter_ones() {
+                    if p.has.set(piece) {
+                        added.push(piece);
+                    }
+                }
+                for piece in added {
+                    self.picker.peer_has(piece);
+                }
+                self.maybe_fetch_hashes(peer);
+                self.update_reveals();
+            }
+            Frame::Have(piece) => {
+                if piece >= self.layout.piece_count() {
+                    return self.ban(peer, format!("HAVE for piece {piece} out of range"));
+                }
+                if self
+                    .peers
+                    .get_mut(&peer)
+                    .expect("ready peer")
+                    .has
+                    .set(piece)
+                {
+                    self.picker.peer_has(piece);
+                }
+                self.maybe_fetch_hashes(peer);
+                self.update_reveals();
+            }
+            Frame::Request(block) => self.on_request(peer, block),
+            Frame::Cancel(block) => {
+                let p = self.peers.get_mut(&peer).expect("ready peer");
+                p.wanted.retain(|b| *b != block);
+            }
+            Frame::Reject(block) => {
+                self.stats.rejects_received += 1;
+                let p = self.peers.get_mut(&peer).expect("ready peer");
+                if let Some(i) = p.outstanding.iter().position(|o| o.block == block)
+                    && !p.outstanding.swap_remove(i).released
+                {
+                    self.picker.release(&block);
+                }
+            }
+            Frame::Piece {
+                piece,
+                offset,
+                data,
+            } => self.on_piece(peer, piece, offset, data),
+            Frame::HashRequest { start, count } => self.on_hash_request(peer, start, count),
+            Frame::HashResponse { start, hashes } => self.on_hash_response(peer, start, hashes),
+            Frame::Choke | Frame::Unchoke | Frame::KeepAlive => {}
+        }
+    }
+
+    fn on_request(&mut self, peer: PeerId, block: BlockRef) {
+        let count = self.layout.piece_count();
+        let p = self.peers.get(&peer).expect("ready peer");
+        let valid = block.piece < count
+            && u64::from(block.offset) + u64::from(block.len)
+                <= u64::from(self.layout.piece_len(block.piece))
+            && block.len as usize + PIECE_HEADER <= p.max_message as usize;
+        if !valid {
+            return self.strike(peer, "invalid request");
+        }
+        let hidden = self
+            .reveal
+            .as_ref()
+            .is_some_and(|r| !r.told.get(&peer).is_some_and(|t| t.get(block.piece)));
+        if !self.have.get(block.piece) || hidden || p.wanted.len() >= self.cfg.max_queued_requests {
+            self.stats.rejects_sent += 1;
+            return self.send(peer, Frame::Reject(block));
+        }
+        let p = self.peers.get_mut(&peer).expect("ready peer");
+        if !p.wanted.contains(&block) {
+            p.wanted.push_back(block);
+        }
+    }
+
+    fn on_piece(&mut self, peer: PeerId, piece: u32, offset: u32, data: Bytes) {
+        let block = BlockRef {
+            piece,
+            offset,
+            len: data.len() as u32,
+        };
+        let now = self.now;
+        let p = self.peers.get_mut(&peer).expect("ready peer");
+        let Some(i) = p.outstanding.iter().position(|o| o.block == block) else {
+            return self.strike(peer, "unrequested block");
+        };
+        let o = p.outstanding.swap_remove(i);
+        p.delay
+            .sample(now.saturating_sub(o.sent_at.max(p.last_progress)) as f64);
+        p.last_progress = now;
+        p.download.record(now, u64::from(block.len));
+        if !o.released {
+            self.picker.release(&block);
+        }
+        if self.have.get(piece)
+            || self.verifying.contains_key(&piece)
+            || !self.picker.receive(peer, &block, &data)
+        {
+            self.stats.wasted_bytes += data.len() as u64;
+            return;
+        }
+        // Endgame: cancel copies of this block still requested from other peers.
+        let mut cancels = Vec::new();
+        let linger = self.now + self.cfg.max_timeout_ms;
+        for (&other, op) in self.peers.iter_mut() {
+            for o in op
+                .outstanding
+                .iter_mut()
+                .filter(|o| !o.released && o.block.piece == piece)
+            {
+                if self.picker.covered(&o.block) {
+                    o.released = true;
+                    o.deadline = linger;
+                    cancels.push((other, o.block.clone()));
+                }
+            }
+        }
+        for (other, b) in cancels {
+            self.picker.release(&b);
+            self.send(other, Frame::Cancel(b));
+        }
+        if let Some(done) = self.picker.take_complete(piece) {
+            let data = done.data.freeze();
+            self.verifying
+                .insert(piece, (data.clone(), done.contributors));
+            self.out.push_back(Output::Verify { piece, data });
+        }
+    }
+
+    fn on_hashed(&mut self, piece: u32, digest: Hash) {
+        let Some((data, contributors)) = self.verifying.remove(&piece) else {
+            return;
+        };
+        let Hashes::Known(manifest) = &self.hashes else {
+            return;
+        };
+        if manifest.verify_digest(piece, data.len(), &digest) {
+            self.accept_piece(piece, data);
+            return;
+        }
+        // The piece starts over, from other peers where possible.
+        self.unstarted += 1;
+        let peers: Vec<PeerId> = contributors.iter().map(|(p, _)| *p).collect();
+        self.out.push_back(Output::Event(Event::PieceFailed {
+            piece,
+            peers: peers.clone(),
+        }));
+        if let [(peer, _)] = contributors[..] {
+            // A piece from a single peer is certainly its fault.
+            self.picker.suspect.remove(&piece);
+            self.ban(
+                peer,
+                format!("sent data for piece {piece} that failed its hash check"),
+            );
+        } else {
+            // Several contributors: count it against each, and fetch the piece from one peer
+            // next time so the culprit is known for sure.
+            self.picker.suspect.insert(piece);
+            for (peer, _) in contributors {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    continue;
+                };
+                p.bad_pieces += 1;
+                let bad = p.bad_pieces;
+                if bad >= self.cfg.ban_after_bad_pieces * 2 {
+                    self.ban(
+                        peer,
+                        format!("took part in {bad} pieces that failed their hash check"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn accept_piece(&mut self, piece: u32, data: Bytes) {
+        if !self.have.set(piece) {
+            return;
+        }
+        self.picker.suspect.remove(&piece);
+        self.have_bytes += data.len() as u64;
+        let PieceSpan { file, offset, .. } = self.layout.span(piece);
+        self.out.push_back(Output::Store {
+            piece,
+            data: data.clone(),
+        });
+        self.out.push_back(Output::Write { file, offset, data });
+        // Everyone hears of it, seeders included: a super-seeding peer learns from these
+        // which pieces have spread.
+        let targets: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ready)
+            .map(|(&id, _)| id)
+            .collect();
+        for peer in targets {
+            self.send(peer, Frame::Have(piece));
+        }
+        self.out.push_back(Output::Event(Event::Progress {
+            have: self.have.count(),
+            total: self.layout.piece_count(),
+            bytes: self.have_bytes,
+        }));
+        if self.have.is_complete() && !self.completed_announced {
+            self.completed_announced = true;
+            self.out.push_back(Output::Event(Event::Completed));
+        }
+    }
+
+    // ---- super-seeding -----------------------------------------------------------------
+
+    /// Tops up each peer's revealed pieces, or ends super-seeding once every piece has a
+    /// copy among our peers.
+    fn update_reveals(&mut self) {
+        let Some(reveal) = self.reveal.as_mut() else {
+            return;
+        };
+        let count = self.layout.piece_count();
+        if (0..count).all(|p| self.picker.availability(p) > 0) {
+            // Everyone may now ask for anything: announce the rest.
+            let told = std::mem::take(&mut reveal.told);
+            self.reveal = None;
+            for (peer, bits) in told {
+                if self.peers.get(&peer).is_some_and(|p| p.ready) && !bits.is_complete() {
+                    self.send(peer, Frame::Bitfield(self.have.to_wire()));
+                }
+            }
+            return;
+        }
+        let ids: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ready)
+            .map(|(&id, _)| id)
+            .collect();
+        let mut sends = Vec::new();
+        for peer in ids {
+            let has = &self.peers[&peer].has;
+            let told = reveal
+                .told
+                .entry(peer)
+                .or_insert_with(|| Bitfield::new(count));
+            let pending = told.iter_ones().filter(|&p| !has.get(p)).count();
+            for _ in pending..self.cfg.reveals_per_peer {
+                // The least-spread piece this peer lacks and was not told about.
+                let best = (0..count)
+                    .filter(|&p| !told.get(p) && !has.get(p))
+                    .min_by_key(|&p| {
+                        (
+                            self.picker.availability(p),
+                            reveal.times[p as usize],
+                            mix_index(p, peer),
+                        )
+                    });
+                let Some(piece) = best else { break };
+                told.set(piece);
+                reveal.times[piece as usize] += 1;
+                sends.push((peer, piece));
+            }
+        }
+        for (peer, piece) in sends {
+            self.send(peer, Frame::Have(piece));
+        }
+    }
+
+    // ---- hash layer --------------------------------------------------------------------
+
+    fn maybe_fetch_hashes(&mut self, peer: PeerId) {
+        if !matches!(self.hashes, Hashes::Unknown) || self.peers[&peer].has.count() == 0 {
+            return;
+        }
+        let count = self.layout.piece_count();
+        let mut start = 0;
+        while start < count {
+            let n = (count - start).min(MAX_HASHES_PER_FRAME);
+            self.send(peer, Frame::HashRequest { start, count: n });
+            start += n;
+        }
+        self.hashes = Hashes::Fetching {
+            from: peer,
+            got: vec![None; count as usize],
+            missing: count,
+        };
+    }
+
+    fn on_hash_request(&mut self, peer: PeerId, start: u32, count: u32) {
+        let Hashes::Known(m) = &self.hashes else {
+            return self.strike(peer, "hash request before we have hashes");
+        };
+        let end = start
+            .checked_add(count)
+            .filter(|&e| e <= self.layout.piece_count());
+        let Some(end) = end else {
+            return self.strike(peer, "hash request out of range");
+        };
+        let hashes = m.piece_hashes[start as usize..end as usize].to_vec();
+        self.send(peer, Frame::HashResponse { start, hashes });
+    }
+
+    fn on_hash_response(&mut self, peer: PeerId, start: u32, hashes: Vec<Hash>) {
+        let Hashes::Fetching { from, got, missing } = &mut self.hashes else {
+            return;
+        };
+        if *from != peer {
+            return;
+        }
+        let end = (start as usize)
+            .checked_add(hashes.len())
+            .filter(|&e| e <= got.len());
+        let Some(end) = end else {
+            return self.ban(peer, "hash response out of range".into());
+        };
+        for (slot, h) in got[start as usize..end].iter_mut().zip(hashes) {
+            if slot.replace(h).is_none() {
+                *missing -= 1;
+            }
+        }
+        if *missing > 0 {
+            return;
+        }
+        let layer: Vec<Hash> = got.iter().map(|h| h.expect("all present")).collect();
+        if merkle_root(&layer) != self.root {
+            self.hashes = Hashes::Unknown;
+            return self.ban(peer, "piece hashes do not match the room's root".into());
+        }
+        let manifest =
+            Manifest::from_layer(self.layout.clone(), self.root, layer).expect("root checked");
+        self.hashes = Hashes::Known(manifest);
+        self.out
+            .push_back(Output::Event(Event::HashesVerified { from: peer }));
+    }
+
+    // ---- uploading ---------------------------------------------------------------------
+
+    /// Starts reads for queued requests, round-robin over peers, within the upload slots.
+    fn serve(&mut self) {
+        while self.reads_in_flight < self.cfg.upload_slots {
+            let start = self.serve_cursor;
+            let next = self
+                .peers
+                .range((
+                    std::ops::Bound::Excluded(start.unwrap_or(PeerId(0))),
+                    std::ops::Bound::Unbounded,
+                ))
+                .chain(self.peers.range(..=start.unwrap_or(PeerId(0))))
+                .find(|(_, p)| !p.wanted.is_empty() && !p.send_blocked)
+                .map(|(&id, _)| id);
+            let Some(peer) = next else { break };
+            let block = self
+                .peers
+                .get_mut(&peer)
+                .expect("found above")
+                .wanted
+                .pop_front()
+                .expect("non-empty");
+            self.serve_cursor = Some(peer);
+            self.reads_in_flight += 1;
+            self.out.push_back(Output::ReadBlock { peer, block });
+        }
+    }
+
+    fn on_block_read(&mut self, peer: PeerId, block: BlockRef, data: Option<Bytes>) {
+        self.reads_in_flight = self.reads_in_flight.saturating_sub(1);
+        if !self.peers.contains_key(&peer) {
+            return;
+        }
+        match data {
+            Some(data) if data.len() == block.len as usize => {
+                self.peers
+                    .get_mut(&peer)
+                    .expect("checked")
+                    .upload
+                    .record(self.now, data.len() as u64);
+                self.send(
+                    peer,
+                    Frame::Piece {
+                        piece: block.piece,
+                        offset: block.offset,
+                        data,
+                    },
+                );
+            }
+            _ => self.send(peer, Frame::Reject(block)),
+        }
+    }
+
+    // ---- downloading -------------------------------------------------------------------
+
+    fn request_all(&mut self) {
+        if !matches!(self.hashes, Hashes::Known(_)) || self.have.is_complete() {
+            return;
+        }
+        // Fastest peers first, so they get the blocks that are left (and endgame duplicates).
+        let mut order: Vec<(f64, PeerId)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ready)
+            .map(|(&id, p)| (p.download.rate(), id))
+            .collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, peer) in order {
+            self.request_from(peer);
+        }
+    }
+
+    fn request_from(&mut self, peer: PeerId) {
+        let now = self.now;
+        loop {
+            let p = &self.peers[&peer];
+            let block = block_size_for(self.cfg.block_size, p.max_message);
+            let depth = p.pipeline_depth(
+                now,
+                block,
+                self.cfg.target_latency_ms,
+                self.cfg.min_pipeline,
+                self.cfg.max_pipeline,
+            );
+            if p.active() >= depth || p.has.count() == 0 {
+                return;
+            }
+            let mine: Vec<BlockRef> = p
+                .outstanding
+                .iter()
+                .filter(|o| !o.released)
+                .map(|o| o.block.clone())
+                .collect();
+            let have = &self.have;
+            let verifying = &self.verifying;
+            let busy = |piece: u32| have.get(piece) || verifying.contains_key(&piece);
+            let Some(pick) = self.picker.pick(
+                peer,
+                &p.has,
+                block,
+                &mine,
+                &busy,
+                self.unstarted,
+                &mut self.rng,
+            ) else {
+                return;
+            };
+            self.stats.requests_sent += 1;
+            self.stats.endgame_requests += u64::from(pick.duplicate);
+            if pick.started {
+                self.unstarted -= 1;
+            }
+            let p = self.peers.get_mut(&peer).expect("present");
+            if p.active() == 0 {
+                p.last_progress = now;
+            }
+            p.outstanding.push(Outstanding {
+                block: pick.block.clone(),
+                sent_at: now,
+                deadline: u64::MAX,
+                released: false,
+            });
+            self.send(peer, Frame::Request(pick.block));
+        }
+    }
+
+    // ---- time --------------------------------------------------------------------------
+
+    fn on_time(&mut self) {
+        let now = self.now;
+        // Timed-out requests go back to the pool (a late arrival is still welcome) and the
+        // peer's pipeline shrinks for a while; released requests are forgotten after a grace.
+        let mut released = Vec::new();
+        let linger = now + self.cfg.max_timeout_ms;
+        let (min, max, initial) = (
+            self.cfg.min_timeout_ms,
+            self.cfg.max_timeout_ms,
+            self.cfg.initial_timeout_ms,
+        );
+        let mut stalls = 0;
+        for p in self.peers.values_mut() {
+            p.outstanding.retain(|o| !(o.released && o.deadline <= now));
+            let timeout = p.delay.timeout(min, max, initial);
+            if p.active() == 0 || now < p.last_progress + timeout {
+                continue;
+            }
+            // Stalled: everything we asked of it goes to other peers.
+            stalls += 1;
+            for o in p.outstanding.iter_mut().filter(|o| !o.released) {
+                o.released = true;
+                o.deadline = linger;
+                released.push(o.block.clone());
+            }
+            p.snubbed_until = now + timeout;
+            // The wait itself is evidence about this peer's delay.
+            p.delay.sample((now - p.last_progress) as f64);
+        }
+        self.stats.stalls += stalls;
+        for b in released {
+            self.picker.release(&b);
+        }
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + self.cfg.tick_ms;
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in ids {
+            let p = self.peers.get_mut(&peer).expect("listed");
+            p.download.roll(now);
+            p.upload.roll(now);
+            let stats = Event::PeerStats {
+                peer,
+                down_rate: p.download.rate(),
+                up_rate: p.upload.rate(),
+                pieces: p.has.count(),
+            };
+            self.out.push_back(Output::Event(stats));
+            if now.saturating_sub(self.last_sent.get(&peer).copied().unwrap_or(0))
+                >= self.cfg.keepalive_ms
+            {
+                self.send(peer, Frame::KeepAlive);
+            }
+        }
+    }
+
+    fn send(&mut self, peer: PeerId, frame: Frame) {
+        self.last_sent.insert(peer, self.now);
+        self.out.push_back(Output::Send { peer, frame });
+    }
+}
+
+struct Reveal {
+    told: BTreeMap<PeerId, Bitfield>,
+    times: Vec<u32>,
+}
+
+/// A per-peer tie-break so peers are offered different pieces.
+fn mix_index(piece: u32, peer: PeerId) -> u64 {
+    rng::mix(u64::from(piece) ^ peer.0.rotate_left(32))
+}
+
+/// The request size for a peer: our preference, within its message limit and the wire's
+/// block bound, rounded down to whole sub-blocks.
+pub fn block_size_for(preferred: u32, max_message: u32) -> u32 {
+    let fit = max_message
+        .saturating_sub(PIECE_HEADER as u32)
+        .min(MAX_BLOCK)
+        .min(preferred);
+    (fit / SUB_BLOCK).max(1) * SUB_BLOCK
+}

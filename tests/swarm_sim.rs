@@ -1,0 +1,148 @@
+//! Whole swarms in the simulator: every peer is a real `Swarm`, every frame goes through the
+//! wire codec, every piece is hashed. Invariants are checked by the simulator as it runs.
+
+use meshdrop::swarm::sim::{SimConfig, SimPeer, Violations, lower_bound_ms, run, scenario};
+use proptest::prelude::*;
+
+fn assert_clean(cfg: &SimConfig) -> meshdrop::swarm::sim::SimReport {
+    let report = run(cfg);
+    assert_eq!(report.violations, Violations::default());
+    report
+}
+
+#[test]
+fn two_peers_complete() {
+    let cfg = scenario(1, 300 * 1024 + 7, 64 * 1024, 1);
+    let report = assert_clean(&cfg);
+    assert!(report.last_finish(&cfg).is_some(), "{report:?}");
+    assert!(report.banned.is_empty());
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let cfg = scenario(12, 1 << 20, 32 * 1024, 7);
+    let a = run(&cfg);
+    let b = run(&cfg);
+    assert_eq!(a.finished_ms, b.finished_ms);
+    assert_eq!(a.received_bytes, b.received_bytes);
+}
+
+#[test]
+fn leechers_download_from_several_peers_at_once() {
+    let mut cfg = scenario(20, 2 << 20, 32 * 1024, 3);
+    cfg.latency_ms = (5, 80);
+    cfg.loss = 0.02;
+    let report = assert_clean(&cfg);
+    let last = report.last_finish(&cfg).expect("all complete");
+    assert!(
+        report.sources[1..].iter().all(|&s| s > 1),
+        "sources: {:?}",
+        report.sources
+    );
+    // Downloading from many peers beats the seeder alone by a wide margin.
+    assert!(
+        (last as f64) < lower_bound_ms(&cfg) * 2.0,
+        "last {last} bound {}",
+        lower_bound_ms(&cfg)
+    );
+}
+
+#[test]
+fn a_corrupting_peer_is_banned_and_everyone_still_completes() {
+    let mut cfg = scenario(10, 1 << 20, 32 * 1024, 11);
+    cfg.peers[3].corrupt = true;
+    let report = assert_clean(&cfg);
+    assert!(
+        report.last_finish(&cfg).is_some(),
+        "{:?}",
+        report.finished_ms
+    );
+    assert!(report.pieces_failed > 0);
+    assert_eq!(report.banned, vec![3]);
+}
+
+#[test]
+fn completes_under_churn_while_a_copy_of_each_piece_survives() {
+    let mut cfg = scenario(30, 1 << 20, 32 * 1024, 5);
+    // A third of the leechers leave early, some join late, and the seeder leaves once the
+    // pieces have spread (its upload alone would need ~1 s for the file).
+    for (i, p) in cfg.peers.iter_mut().enumerate().skip(1) {
+        if i % 3 == 0 {
+            p.leave_ms = Some(400 + 37 * i as u64);
+        } else if i % 5 == 0 {
+            p.join_ms = 1_500;
+        }
+    }
+    cfg.peers[0].leave_ms = Some(4_000);
+    let report = assert_clean(&cfg);
+    assert!(
+        report.last_finish(&cfg).is_some(),
+        "{:?}",
+        report.finished_ms
+    );
+}
+
+#[test]
+fn a_thousand_peers_complete_with_bounded_degree() {
+    let mut cfg = scenario(999, 256 * 1024, 16 * 1024, 1000);
+    cfg.deadline_ms = 600_000;
+    let report = assert_clean(&cfg);
+    assert!(report.last_finish(&cfg).is_some());
+    assert!(report.degree.iter().all(|&d| d <= cfg.topology.max_degree));
+}
+
+fn arb_config() -> impl Strategy<Value = SimConfig> {
+    (
+        1usize..10,
+        1u64..(600 * 1024),
+        prop_oneof![Just(16 * 1024u32), Just(32 * 1024), Just(64 * 1024)],
+        (1u64..30, 0u64..60),
+        0.0f64..0.05,
+        any::<u64>(),
+        prop::collection::vec(
+            (
+                200_000.0f64..2_000_000.0,
+                0u64..800,
+                any::<bool>(),
+                any::<bool>(),
+            ),
+            10,
+        ),
+    )
+        .prop_map(|(n, size, piece, (lat, jitter), loss, seed, shapes)| {
+            let mut cfg = scenario(n, size, piece, seed);
+            cfg.latency_ms = (lat, lat + jitter);
+            cfg.loss = loss;
+            cfg.deadline_ms = 900_000;
+            for (i, p) in cfg.peers.iter_mut().enumerate().skip(1) {
+                let (up, join, leaves, corrupt) = shapes[i - 1];
+                *p = SimPeer {
+                    upload: up,
+                    download: up * 3.0,
+                    join_ms: join,
+                    // Leavers go early; at most one corrupting peer.
+                    leave_ms: leaves.then_some(join + 300),
+                    seeder: false,
+                    corrupt: corrupt && i == 1 && n > 2,
+                };
+            }
+            cfg
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Every byte stored is verified, every piece is written once, requests only go to
+    /// peers that have the piece and never above the pipeline bound, and every honest peer
+    /// that stays completes while the seeder stays.
+    #[test]
+    fn swarm_invariants(cfg in arb_config()) {
+        let report = run(&cfg);
+        prop_assert_eq!(&report.violations, &Violations::default());
+        prop_assert!(report.last_finish(&cfg).is_some(), "incomplete: {:?}", report.finished_ms);
+        for &b in &report.banned {
+            prop_assert!(cfg.peers[b].corrupt, "honest peer {} banned", b);
+        }
+    }
+}
