@@ -86,8 +86,19 @@ build_bundle() {
 # fmt and clippy for both builds: the server (native) and the browser (wasm32).
 lint() {
   (cd "$ROOT" && cargo fmt --all --check \
-    && cargo clippy --features server --all-targets -- -D warnings \
+    && cargo clippy --features server,sim --all-targets -- -D warnings \
     && cargo clippy --features web --target wasm32-unknown-unknown -- -D warnings)
+}
+
+# cargo-fuzz targets (fuzz/): libFuzzer needs nightly flags, which RUSTC_BOOTSTRAP allows
+# on the stable toolchain. Runs are counted, not timed, so the result does not depend on
+# machine speed.
+fuzz() {
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+  (cd "$ROOT/fuzz" && export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CACHE/fuzz-target" \
+    && cargo fuzz run -O wire_decode -- -runs=1000000 -max_len=4096 2>&1 | grep -E "^Done" \
+    && cargo fuzz run -O hash_layer -- -runs=1000000 -max_len=4096 2>&1 | grep -E "^Done" \
+    && cargo fuzz run -O swarm_messages -- -runs=100000 -max_len=4096 2>&1 | grep -E "^Done")
 }
 
 # ---- services for tests (each on 127.0.0.1 in a temporary directory) ----

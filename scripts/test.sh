@@ -23,6 +23,8 @@ phase "css" build_css
 phase "rust tests" cargo test --features server "$@"
 [ $# -gt 0 ] && exit 0
 phase "lint" lint
+phase "fuzz" fuzz
+phase "swarm benchmark (N = 10, 100)" cargo bench --bench swarm --features sim -- quick
 
 phase "release build" build_bundle
 phase "browser tests" node --test tests/e2e/

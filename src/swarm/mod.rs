@@ -78,7 +78,7 @@ impl Default for SwarmConfig {
         Self {
             max_message: 256 * 1024,
             block_size: 64 * 1024,
-            target_latency_ms: 400.0,
+            target_latency_ms: 250.0,
             min_pipeline: 2,
             max_pipeline: 64,
             min_timeout_ms: 300,
