@@ -205,11 +205,12 @@ pub enum Event {
 
 enum Hashes {
     Known(Manifest),
-    /// Waiting for the layer from `from`, filled in chunks.
+    /// Waiting for the layer from `from` since `since`, filled in chunks.
     Fetching {
         from: PeerId,
         got: Vec<Option<Hash>>,
         missing: u32,
+        since: u64,
     },
     Unknown,
 }
@@ -435,6 +436,7 @@ impl Swarm {
         self.last_sent.remove(&peer);
         if matches!(&self.hashes, Hashes::Fetching { from, .. } if *from == peer) {
             self.hashes = Hashes::Unknown;
+            self.retry_hashes();
         }
         if self.serve_cursor == Some(peer) {
             self.serve_cursor = None;
@@ -840,7 +842,29 @@ impl Swarm {
             from: peer,
             got: vec![None; count as usize],
             missing: count,
+            since: self.now,
         };
+    }
+
+    /// The hash layer must not hang on one peer: if its source left or stays silent, ask
+    /// another peer that has pieces.
+    fn retry_hashes(&mut self) {
+        if let Hashes::Fetching { from, since, .. } = self.hashes
+            && self.now.saturating_sub(since) > self.cfg.max_timeout_ms
+        {
+            self.hashes = Hashes::Unknown;
+            self.strike(from, "hash layer not delivered");
+        }
+        if matches!(self.hashes, Hashes::Unknown) {
+            let source = self
+                .peers
+                .iter()
+                .find(|(_, p)| p.ready && p.has.count() > 0)
+                .map(|(&id, _)| id);
+            if let Some(peer) = source {
+                self.maybe_fetch_hashes(peer);
+            }
+        }
     }
 
     fn on_hash_request(&mut self, peer: PeerId, start: u32, count: u32) {
@@ -858,7 +882,10 @@ impl Swarm {
     }
 
     fn on_hash_response(&mut self, peer: PeerId, start: u32, hashes: Vec<Hash>) {
-        let Hashes::Fetching { from, got, missing } = &mut self.hashes else {
+        let Hashes::Fetching {
+            from, got, missing, ..
+        } = &mut self.hashes
+        else {
             return;
         };
         if *from != peer {
@@ -1056,6 +1083,7 @@ impl Swarm {
             return;
         }
         self.next_tick = now + self.cfg.tick_ms;
+        self.retry_hashes();
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in ids {
             let p = self.peers.get_mut(&peer).expect("listed");
