@@ -47,11 +47,8 @@ async fn creates_a_room_and_reads_it_back(backend: Backend) {
     assert!(claims.exp <= created.expires_at);
 
     let view: RoomView = app
-        .client
-        .get(app.url(&format!("/api/rooms/{}", created.id)))
-        .send()
+        .get(&format!("/api/rooms/{}", created.id))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -62,12 +59,7 @@ async fn creates_a_room_and_reads_it_back(backend: Backend) {
     assert_eq!(view.total_size(), 123456);
 
     // The page is server-rendered: names and sizes are in the first response, HTML-escaped.
-    let page = app
-        .client
-        .get(app.url(&created.id.path()))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get(&created.id.path()).await;
     assert_eq!(page.status(), 200);
     assert!(
         page.headers()["content-type"]
@@ -89,12 +81,7 @@ async fn creates_a_room_and_reads_it_back(backend: Backend) {
 async fn unknown_expired_and_malformed_rooms(backend: Backend) {
     let app = spawn_app(backend).await;
     let unknown = "AAAAAAAAAAAAAAAAAAAAAA";
-    let page = app
-        .client
-        .get(app.url(&format!("/room/{unknown}")))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get(&format!("/room/{unknown}")).await;
     assert_eq!(page.status(), 404);
     assert!(
         page.text()
@@ -102,12 +89,7 @@ async fn unknown_expired_and_malformed_rooms(backend: Backend) {
             .unwrap()
             .contains("does not exist or has expired")
     );
-    let api = app
-        .client
-        .get(app.url(&format!("/api/rooms/{unknown}")))
-        .send()
-        .await
-        .unwrap();
+    let api = app.get(&format!("/api/rooms/{unknown}")).await;
     assert_eq!(api.status(), 404);
 
     // An expired room answers exactly like a missing one.
@@ -124,12 +106,7 @@ async fn unknown_expired_and_malformed_rooms(backend: Backend) {
     let mut expired: room::ActiveModel = row.into();
     expired.expires_at = Set(1);
     expired.update(&app.state.db).await.unwrap();
-    let page = app
-        .client
-        .get(app.url(&created.id.path()))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get(&created.id.path()).await;
     assert_eq!(page.status(), 404);
     let html = page.text().await.unwrap();
     assert!(html.contains("does not exist or has expired") && !html.contains("old.bin"));
@@ -139,28 +116,13 @@ async fn unknown_expired_and_malformed_rooms(backend: Backend) {
         "AAAAAAAAAAAAAAAAAAAA%2BA",
         "AAAAAAAAAAAAAAAAAAAAAAAA",
     ] {
-        let page = app
-            .client
-            .get(app.url(&format!("/room/{bad}")))
-            .send()
-            .await
-            .unwrap();
+        let page = app.get(&format!("/room/{bad}")).await;
         assert_eq!(page.status(), 400, "/room/{bad}");
         assert!(page.text().await.unwrap().contains("not a room link"));
-        let api = app
-            .client
-            .get(app.url(&format!("/api/rooms/{bad}")))
-            .send()
-            .await
-            .unwrap();
+        let api = app.get(&format!("/api/rooms/{bad}")).await;
         assert_eq!(api.status(), 400, "/api/rooms/{bad}");
     }
-    let missing = app
-        .client
-        .get(app.url("/no/such/page"))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get("/no/such/page").await;
     assert_eq!(missing.status(), 404);
 }
 
@@ -246,6 +208,6 @@ on_both_backends!(
 #[tokio::test]
 async fn health_check_answers() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get("/healthz").await;
     assert_eq!(response.status(), 200);
 }
