@@ -1,7 +1,7 @@
 //! Server functions: one signature for both sides. In the browser they are HTTP calls; on the
 //! server their bodies hand over to `crate::server`. Paths are fixed so tests and curl can use them.
 
-use crate::protocol::{CreatedRoom, FileEntry, RoomView};
+use crate::protocol::{CreatedRoom, FileEntry, RoomTicket, RoomView};
 use dioxus::fullstack::{AsStatusCode, ServerFnError, StatusCode};
 use dioxus::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -83,4 +83,14 @@ pub async fn get_room(id: String) -> Result<RoomView, ApiError> {
         crate::protocol::RoomId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let now = crate::server::rooms::now_secs();
     Ok(crate::server::rooms::get(&state.0, id, now).await?)
+}
+
+/// A ticket to join the room's swarm (signaling socket `/api/rooms/{id}/signal?ticket=…`).
+/// `POST /api/rooms/{id}/join`.
+#[post("/api/rooms/{id}/join", state: State)]
+pub async fn join_room(id: String) -> Result<RoomTicket, ApiError> {
+    let id =
+        crate::protocol::RoomId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let now = crate::server::rooms::now_secs();
+    Ok(crate::server::rooms::join(&state.0, id, now).await?)
 }

@@ -5,7 +5,8 @@ pub mod limits;
 pub mod manifest;
 pub mod room;
 pub mod room_id;
+pub mod signal;
 pub mod wire;
 
-pub use room::{CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, RoomView};
+pub use room::{CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, RoomTicket, RoomView};
 pub use room_id::{RoomId, RoomIdError};

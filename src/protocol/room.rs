@@ -34,6 +34,14 @@ pub struct CreatedRoom {
     pub expires_at: i64,
 }
 
+/// A ticket to join an existing room's swarm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomTicket {
+    pub ticket: String,
+    /// Unix seconds; the ticket is refused after this.
+    pub expires_at: i64,
+}
+
 /// A room as the room page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomView {

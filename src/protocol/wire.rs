@@ -33,7 +33,7 @@ pub const MAX_HASHES_PER_FRAME: u32 = 4096;
 /// Smallest max-message size a peer may announce (a block header plus 16 KiB).
 pub const MIN_MESSAGE: u32 = 16 * 1024 + 16;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockRef {
     pub piece: u32,
     pub offset: u32,
@@ -350,8 +350,8 @@ mod tests {
             offset: 65536,
             len: 16384,
         };
-        golden(Frame::Request(r.clone()), "03000000070001000000004000");
-        golden(Frame::Cancel(r.clone()), "04000000070001000000004000");
+        golden(Frame::Request(r), "03000000070001000000004000");
+        golden(Frame::Cancel(r), "04000000070001000000004000");
         golden(Frame::Reject(r), "08000000070001000000004000");
         golden(
             Frame::Piece {

@@ -4,9 +4,11 @@
 //! configured the server still runs: SQLite under the data directory and a generated JWT
 //! secret persisted next to it.
 
+use super::turn::IceConfig;
 use crate::protocol::limits::{
     DEFAULT_ROOM_TTL_SECS, MAX_ROOM_TTL_SECS, MIN_JWT_SECRET_BYTES, MIN_ROOM_TTL_SECS,
 };
+use crate::protocol::limits::{HubLimits, MAX_ICE_SERVERS};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use std::fmt;
@@ -38,6 +40,42 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "MESHDROP_ROOM_TTL_HOURS",
         "how long a room lives, in hours (default 168)",
     ),
+    (
+        "REDIS_URL",
+        "redis://… to share signaling and presence between server instances (default: in-process)",
+    ),
+    (
+        "MESHDROP_STUN_URLS",
+        "comma-separated stun: URLs handed to browsers (default none)",
+    ),
+    (
+        "MESHDROP_TURN_URLS",
+        "comma-separated turn:/turns: URLs of coturn servers sharing one secret (default none)",
+    ),
+    (
+        "MESHDROP_TURN_SECRET",
+        "coturn static-auth-secret; TURN URLs are handed out only with it",
+    ),
+    (
+        "MESHDROP_TURN_TTL_SECS",
+        "lifetime of minted TURN credentials (default 3600)",
+    ),
+    (
+        "MESHDROP_HUB_MAX_PEERS_PER_ROOM",
+        "peers in one room at once (default 2000)",
+    ),
+    (
+        "MESHDROP_HUB_MAX_SOCKETS_PER_IP",
+        "signaling sockets from one address at once (default 64)",
+    ),
+    (
+        "MESHDROP_HUB_MESSAGES_PER_SEC",
+        "signaling messages per second per socket (default 100, burst 5x)",
+    ),
+    (
+        "MESHDROP_HUB_HEARTBEAT_MS",
+        "ping interval; silent sockets drop after 3 (default 10000)",
+    ),
 ];
 
 #[derive(Clone)]
@@ -52,6 +90,9 @@ pub struct Settings {
     pub room_ttl_secs: i64,
     /// True when no secret was configured and a development one was generated or reused.
     pub jwt_secret_generated: bool,
+    pub redis_url: Option<SecretString>,
+    pub ice: IceConfig,
+    pub hub: HubLimits,
 }
 
 /// Where room metadata lives. Postgres URLs can carry a password, so they stay secret.
@@ -107,6 +148,9 @@ impl fmt::Debug for Settings {
             .field("public_url", &self.public_url)
             .field("room_ttl_secs", &self.room_ttl_secs)
             .field("jwt_secret_generated", &self.jwt_secret_generated)
+            .field("redis", &self.redis_url.as_ref().map(|_| "<configured>"))
+            .field("ice", &self.ice)
+            .field("hub", &self.hub)
             .finish()
     }
 }
@@ -226,6 +270,92 @@ impl Settings {
                     )
                 })?,
         };
+        let list = |k: &str| -> Vec<String> {
+            get(k)
+                .map(|v| {
+                    v.split(',')
+                        .map(|u| u.trim().to_owned())
+                        .filter(|u| !u.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let ice = IceConfig {
+            stun_urls: list("MESHDROP_STUN_URLS"),
+            turn_urls: list("MESHDROP_TURN_URLS"),
+            turn_secret: get("MESHDROP_TURN_SECRET").map(SecretString::from),
+            turn_ttl_secs: number(&get, "MESHDROP_TURN_TTL_SECS", 3600, 60..=7 * 24 * 3600)?,
+        };
+        for url in &ice.stun_urls {
+            if !url.starts_with("stun:") && !url.starts_with("stuns:") {
+                return Err(invalid(
+                    "MESHDROP_STUN_URLS",
+                    format!("not a stun: URL: {url:?}"),
+                ));
+            }
+        }
+        for url in &ice.turn_urls {
+            if !url.starts_with("turn:") && !url.starts_with("turns:") {
+                return Err(invalid(
+                    "MESHDROP_TURN_URLS",
+                    format!("not a turn: URL: {url:?}"),
+                ));
+            }
+        }
+        if ice.stun_urls.len() + ice.turn_urls.len() > MAX_ICE_SERVERS {
+            return Err(invalid(
+                "MESHDROP_TURN_URLS",
+                format!("at most {MAX_ICE_SERVERS} STUN and TURN URLs in all"),
+            ));
+        }
+        let defaults = HubLimits::default();
+        let heartbeat_ms = number(
+            &get,
+            "MESHDROP_HUB_HEARTBEAT_MS",
+            defaults.heartbeat_ms as i64,
+            100..=600_000,
+        )? as u64;
+        let messages_per_sec = number(
+            &get,
+            "MESHDROP_HUB_MESSAGES_PER_SEC",
+            defaults.messages_per_sec.into(),
+            1..=1_000_000,
+        )? as u32;
+        let hub = HubLimits {
+            max_peers_per_room: number(
+                &get,
+                "MESHDROP_HUB_MAX_PEERS_PER_ROOM",
+                defaults.max_peers_per_room as i64,
+                2..=100_000,
+            )? as usize,
+            max_sockets_per_ip: number(
+                &get,
+                "MESHDROP_HUB_MAX_SOCKETS_PER_IP",
+                defaults.max_sockets_per_ip as i64,
+                1..=1_000_000,
+            )? as usize,
+            messages_per_sec,
+            message_burst: messages_per_sec.saturating_mul(5),
+            heartbeat_ms,
+            ..defaults
+        };
+        let redis_url = match get("REDIS_URL") {
+            Some(v)
+                if v.starts_with("redis://")
+                    || v.starts_with("rediss://")
+                    || v.starts_with("unix://")
+                    || v.starts_with("redis+unix://") =>
+            {
+                Some(SecretString::from(v))
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "REDIS_URL",
+                    "must start with redis://, rediss:// or unix://",
+                ));
+            }
+            None => None,
+        };
         Ok(Settings {
             ip,
             port,
@@ -235,7 +365,33 @@ impl Settings {
             public_url,
             room_ttl_secs,
             jwt_secret_generated,
+            redis_url,
+            ice,
+            hub,
         })
+    }
+}
+
+/// A whole number within `range`, or `default` when unset.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ConfigError> {
+    let Some(v) = get(var) else {
+        return Ok(default);
+    };
+    match v.trim().parse::<i64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(
+            var,
+            format!(
+                "expected a whole number from {} to {}, got {v:?}",
+                range.start(),
+                range.end()
+            ),
+        )),
     }
 }
 
@@ -313,8 +469,36 @@ mod tests {
             ("MESHDROP_JWT_SECRET", SECRET),
             ("MESHDROP_PUBLIC_URL", "https://drop.example.com/"),
             ("MESHDROP_ROOM_TTL_HOURS", "24"),
+            ("REDIS_URL", "redis://:redispass@127.0.0.1:6379"),
+            (
+                "MESHDROP_STUN_URLS",
+                "stun:a.example:3478, stun:b.example:3478",
+            ),
+            ("MESHDROP_TURN_URLS", "turn:a.example:3478?transport=udp"),
+            ("MESHDROP_TURN_SECRET", "turnsecret-xyz"),
+            ("MESHDROP_TURN_TTL_SECS", "600"),
+            ("MESHDROP_HUB_MAX_PEERS_PER_ROOM", "50"),
+            ("MESHDROP_HUB_MAX_SOCKETS_PER_IP", "7"),
+            ("MESHDROP_HUB_MESSAGES_PER_SEC", "20"),
+            ("MESHDROP_HUB_HEARTBEAT_MS", "1000"),
         ])
         .unwrap();
+        assert_eq!(
+            s.ice.stun_urls,
+            ["stun:a.example:3478", "stun:b.example:3478"]
+        );
+        assert_eq!(s.ice.turn_ttl_secs, 600);
+        assert_eq!(
+            (
+                s.hub.max_peers_per_room,
+                s.hub.max_sockets_per_ip,
+                s.hub.messages_per_sec,
+                s.hub.message_burst,
+                s.hub.heartbeat_ms
+            ),
+            (50, 7, 20, 100, 1000)
+        );
+        assert!(s.redis_url.is_some());
         assert_eq!(s.port, 9000);
         assert_eq!(s.database.kind(), "postgres");
         assert_eq!(s.public_url, "https://drop.example.com");
@@ -324,7 +508,10 @@ mod tests {
         // Secrets never show up in debug output.
         let debug = format!("{s:?}");
         assert!(
-            !debug.contains("hunter2") && !debug.contains(SECRET),
+            !debug.contains("hunter2")
+                && !debug.contains(SECRET)
+                && !debug.contains("redispass")
+                && !debug.contains("turnsecret"),
             "{debug}"
         );
     }

@@ -4,9 +4,12 @@ pub mod api_guard;
 pub mod config;
 pub mod db;
 pub mod entity;
+pub mod hub;
 pub mod rooms;
+pub mod signal;
 pub mod state;
 pub mod ticket;
+pub mod turn;
 
 use axum::routing::get;
 use config::Settings;
@@ -24,6 +27,7 @@ pub fn router(state: AppState) -> axum::Router {
             .serve_api_application(dioxus::server::ServeConfig::new(), crate::app::App)
     };
     app.route("/healthz", get(|| async { "ok" }))
+        .route("/api/rooms/{id}/signal", get(signal::upgrade))
         .layer(axum::middleware::from_fn(api_guard::guard))
         .layer(axum::Extension(state))
 }
@@ -39,7 +43,10 @@ fn has_public_dir() -> bool {
         .unwrap_or(false)
 }
 
-/// Starts the server: settings from the environment, then `dioxus::serve` (which reads IP/PORT).
+/// Starts the server: settings from the environment, state, then axum on IP:PORT.
+///
+/// We serve with axum directly (not `dioxus::serve`) because the hub needs each socket's
+/// peer address for its per-address limit.
 pub fn main() {
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -48,18 +55,41 @@ pub fn main() {
             std::process::exit(2);
         }
     };
-    dioxus::serve(move || {
-        let settings = settings.clone();
-        async move {
-            if settings.jwt_secret_generated {
-                tracing::warn!(
-                    data_dir = %settings.data_dir.display(),
-                    "MESHDROP_JWT_SECRET is not set: using a generated development secret kept in the data directory"
-                );
-            }
-            tracing::info!(database = settings.database.kind(), public_url = %settings.public_url, "starting meshdrop");
-            let state = AppState::init(settings).await?;
-            Ok(router(state))
-        }
-    });
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
+    if let Err(e) = runtime.block_on(serve(settings)) {
+        tracing::error!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    if settings.jwt_secret_generated {
+        tracing::warn!(
+            data_dir = %settings.data_dir.display(),
+            "MESHDROP_JWT_SECRET is not set: using a generated development secret kept in the data directory"
+        );
+    }
+    let addr = std::net::SocketAddr::new(settings.ip, settings.port);
+    tracing::info!(
+        database = settings.database.kind(),
+        redis = settings.redis_url.is_some(),
+        public_url = %settings.public_url,
+        "starting meshdrop"
+    );
+    let state = AppState::init(settings).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
+    tracing::info!(%addr, "listening");
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await?;
+    Ok(())
 }

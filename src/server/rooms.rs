@@ -5,7 +5,9 @@ use super::state::AppState;
 use super::ticket::TicketClaims;
 use crate::protocol::limits::TICKET_TTL_SECS;
 use crate::protocol::room_id::ROOM_ID_BYTES;
-use crate::protocol::{CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, RoomId, RoomView};
+use crate::protocol::{
+    CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, RoomId, RoomTicket, RoomView,
+};
 use anyhow::Context;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
@@ -61,6 +63,22 @@ pub async fn create(
     Ok(CreatedRoom {
         id,
         ticket,
+        expires_at,
+    })
+}
+
+/// A ticket for an existing, unexpired room: anyone with the link may join its swarm.
+pub async fn join(state: &AppState, id: RoomId, now: i64) -> Result<RoomTicket, RoomError> {
+    let view = get(state, id, now).await?;
+    let expires_at = view.expires_at.min(now + TICKET_TTL_SECS);
+    let claims = TicketClaims {
+        room: id,
+        creator: false,
+        iat: now,
+        exp: expires_at,
+    };
+    Ok(RoomTicket {
+        ticket: state.tickets.issue(&claims)?,
         expires_at,
     })
 }

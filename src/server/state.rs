@@ -3,6 +3,7 @@
 use super::config::Settings;
 use super::ticket::Tickets;
 use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -10,6 +11,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: DatabaseConnection,
     pub tickets: Arc<Tickets>,
+    pub hub: super::hub::Hub,
 }
 
 impl AppState {
@@ -17,7 +19,14 @@ impl AppState {
     pub async fn init(settings: Settings) -> anyhow::Result<Self> {
         let db = super::db::connect_and_migrate(&settings.database).await?;
         let tickets = Arc::new(Tickets::new(&settings.jwt_secret));
+        let hub = super::hub::Hub::start(
+            settings.hub.clone(),
+            settings.ice.clone(),
+            settings.redis_url.as_ref().map(|u| u.expose_secret()),
+        )
+        .await?;
         Ok(Self {
+            hub,
             settings: Arc::new(settings),
             db,
             tickets,

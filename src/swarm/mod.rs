@@ -32,7 +32,10 @@ use rng::Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A peer in the room, as numbered by the shell (the signaling server assigns it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct PeerId(pub u64);
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,8 @@ pub struct SwarmConfig {
     pub initial_timeout_ms: u64,
     /// Blocks being read for upload at once (round-robin over requesting peers).
     pub upload_slots: usize,
+    /// A queued request waiting this long is served before rarer pieces' requests.
+    pub max_serve_wait_ms: u64,
     /// Requests a peer may queue with us before we reject more.
     pub max_queued_requests: usize,
     /// Pieces in progress at once, and the memory they may hold.
@@ -85,6 +90,7 @@ impl Default for SwarmConfig {
             max_timeout_ms: 20_000,
             initial_timeout_ms: 5_000,
             upload_slots: 8,
+            max_serve_wait_ms: 200,
             max_queued_requests: 128,
             max_partial_pieces: 64,
             max_partial_bytes: 64 * 1024 * 1024,
@@ -590,7 +596,7 @@ impl Swarm {
             Frame::Request(block) => self.on_request(peer, block),
             Frame::Cancel(block) => {
                 let p = self.peers.get_mut(&peer).expect("ready peer");
-                p.wanted.retain(|b| *b != block);
+                p.wanted.retain(|(b, _)| *b != block);
             }
             Frame::Reject(block) => {
                 self.stats.rejects_received += 1;
@@ -631,8 +637,8 @@ impl Swarm {
             return self.send(peer, Frame::Reject(block));
         }
         let p = self.peers.get_mut(&peer).expect("ready peer");
-        if !p.wanted.contains(&block) {
-            p.wanted.push_back(block);
+        if !p.wanted.iter().any(|(b, _)| *b == block) {
+            p.wanted.push_back((block, self.now));
         }
     }
 
@@ -674,7 +680,7 @@ impl Swarm {
                 if self.picker.covered(&o.block) {
                     o.released = true;
                     o.deadline = linger;
-                    cancels.push((other, o.block.clone()));
+                    cancels.push((other, o.block));
                 }
             }
         }
@@ -919,27 +925,42 @@ impl Swarm {
 
     // ---- uploading ---------------------------------------------------------------------
 
-    /// Starts reads for queued requests, round-robin over peers, within the upload slots.
+    /// Starts reads for queued requests within the upload slots. A request that has waited
+    /// `max_serve_wait_ms` goes first (oldest first), so no peer is starved; otherwise the
+    /// block of the least available piece among our peers goes first, so fresh pieces spread
+    /// a hop further while common ones wait. Ties go round-robin over peers.
     fn serve(&mut self) {
         while self.reads_in_flight < self.cfg.upload_slots {
-            let start = self.serve_cursor;
-            let next = self
+            let start = self.serve_cursor.unwrap_or(PeerId(0));
+            let overdue = self.now.saturating_sub(self.cfg.max_serve_wait_ms);
+            let mut best: Option<((bool, u64), PeerId, usize)> = None;
+            for (&id, p) in self
                 .peers
-                .range((
-                    std::ops::Bound::Excluded(start.unwrap_or(PeerId(0))),
-                    std::ops::Bound::Unbounded,
-                ))
-                .chain(self.peers.range(..=start.unwrap_or(PeerId(0))))
-                .find(|(_, p)| !p.wanted.is_empty() && !p.send_blocked)
-                .map(|(&id, _)| id);
-            let Some(peer) = next else { break };
-            let block = self
+                .range((std::ops::Bound::Excluded(start), std::ops::Bound::Unbounded))
+                .chain(self.peers.range(..=start))
+            {
+                if p.send_blocked {
+                    continue;
+                }
+                for (i, &(b, at)) in p.wanted.iter().enumerate() {
+                    let key = if at <= overdue {
+                        (false, at)
+                    } else {
+                        (true, u64::from(self.picker.availability(b.piece)))
+                    };
+                    if best.is_none_or(|(k, _, _)| key < k) {
+                        best = Some((key, id, i));
+                    }
+                }
+            }
+            let Some((_, peer, i)) = best else { break };
+            let (block, _) = self
                 .peers
                 .get_mut(&peer)
                 .expect("found above")
                 .wanted
-                .pop_front()
-                .expect("non-empty");
+                .remove(i)
+                .expect("index from the scan");
             self.serve_cursor = Some(peer);
             self.reads_in_flight += 1;
             self.out.push_back(Output::ReadBlock { peer, block });
@@ -1009,7 +1030,7 @@ impl Swarm {
                 .outstanding
                 .iter()
                 .filter(|o| !o.released)
-                .map(|o| o.block.clone())
+                .map(|o| o.block)
                 .collect();
             let have = &self.have;
             let verifying = &self.verifying;
@@ -1035,7 +1056,7 @@ impl Swarm {
                 p.last_progress = now;
             }
             p.outstanding.push(Outstanding {
-                block: pick.block.clone(),
+                block: pick.block,
                 sent_at: now,
                 deadline: u64::MAX,
                 released: false,
@@ -1069,7 +1090,7 @@ impl Swarm {
             for o in p.outstanding.iter_mut().filter(|o| !o.released) {
                 o.released = true;
                 o.deadline = linger;
-                released.push(o.block.clone());
+                released.push(o.block);
             }
             p.snubbed_until = now + timeout;
             // The wait itself is evidence about this peer's delay.

@@ -107,8 +107,8 @@ pub struct Peer {
     pub has: Bitfield,
     /// Our requests to this peer.
     pub outstanding: Vec<Outstanding>,
-    /// Its requests to us, served round-robin with everyone else's.
-    pub wanted: VecDeque<BlockRef>,
+    /// Its requests to us and when each arrived (see `Swarm::serve` for the order).
+    pub wanted: VecDeque<(BlockRef, u64)>,
     pub download: RateMeter,
     pub upload: RateMeter,
     pub delay: DelayMeter,

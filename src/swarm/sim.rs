@@ -74,6 +74,10 @@ pub struct SimReport {
     pub received_bytes: Vec<u64>,
     pub end_ms: u64,
     pub stats: Vec<super::Stats>,
+    /// Bytes of piece data each peer sent (duplicates included).
+    pub sent_bytes: Vec<u64>,
+    /// When every piece first had a verified copy on some non-seeder (ms).
+    pub spread_ms: Option<u64>,
 }
 
 impl SimReport {
@@ -142,6 +146,11 @@ struct Sim<'a> {
     pieces_failed: u64,
     latency: BTreeMap<(usize, usize), u64>,
     last_arrival: BTreeMap<(usize, usize), u64>,
+    sent_bytes: Vec<u64>,
+    /// Pieces without a verified copy on a non-seeder yet, and when that reached zero.
+    unspread: Vec<bool>,
+    unspread_count: u32,
+    spread_ms: Option<u64>,
 }
 
 /// Deterministic file content for a seed.
@@ -189,7 +198,14 @@ pub fn run(cfg: &SimConfig) -> SimReport {
         pieces_failed: 0,
         latency: BTreeMap::new(),
         last_arrival: BTreeMap::new(),
+        sent_bytes: vec![0; n],
+        unspread: Vec::new(),
+        unspread_count: 0,
+        spread_ms: None,
     };
+    let pieces = sim.manifest.layout.piece_count();
+    sim.unspread = vec![true; pieces as usize];
+    sim.unspread_count = pieces;
     let ids: Vec<PeerId> = (0..n).map(|i| PeerId(i as u64 + 1)).collect();
     let salt = sim.rng.next_u64();
     let adj = topology::graph(&cfg.topology, salt, &ids);
@@ -250,6 +266,8 @@ pub fn run(cfg: &SimConfig) -> SimReport {
                     .unwrap_or_default()
             })
             .collect(),
+        sent_bytes: sim.sent_bytes.clone(),
+        spread_ms: sim.spread_ms,
     }
 }
 
@@ -349,6 +367,7 @@ impl Sim<'_> {
                 if self.online(to) && self.online(from) {
                     if let Ok(Frame::Piece { data, .. }) = Frame::decode(bytes.clone()) {
                         *self.nodes[to].received_from.entry(from).or_default() += data.len() as u64;
+                        self.sent_bytes[from] += data.len() as u64;
                     }
                     self.input(
                         to,
@@ -412,6 +431,14 @@ impl Sim<'_> {
                         node.writes[piece as usize] += 1;
                         if node.writes[piece as usize] > 1 {
                             self.violations.double_write += 1;
+                        }
+                        if !self.cfg.peers[i].seeder
+                            && std::mem::take(&mut self.unspread[piece as usize])
+                        {
+                            self.unspread_count -= 1;
+                            if self.unspread_count == 0 {
+                                self.spread_ms = Some(now_ms);
+                            }
                         }
                     }
                     Output::Write { .. } => {}
@@ -570,7 +597,8 @@ pub fn scenario(n: usize, file_size: u64, piece_size: u32, seed: u64) -> SimConf
         loss: 0.0,
         topology: TopologyConfig::default(),
         swarm: SwarmConfig {
-            block_size: 16 * 1024,
+            // Two requests per piece: a piece can come from two peers at once.
+            block_size: (piece_size / 2).clamp(16 * 1024, 64 * 1024),
             ..SwarmConfig::default()
         },
         seed,

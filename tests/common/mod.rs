@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod ws;
+
 use meshdrop::server::config::Settings;
 use meshdrop::server::state::AppState;
 use std::collections::HashMap;
@@ -91,15 +93,27 @@ pub async fn settings_for(
 
 /// Starts the full router (pages, server functions) on an ephemeral port.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// The same, with extra configuration variables.
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(backend, dir.path(), &[]).await;
+    let settings = settings_for(backend, dir.path(), extra).await;
     let state = AppState::init(settings)
         .await
         .expect("server state initialises");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = meshdrop::server::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::builder()

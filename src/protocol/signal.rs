@@ -1,0 +1,283 @@
+//! Signaling messages between a browser and the hub, typed by direction.
+//!
+//! Text frames carrying JSON: signaling is small and rare next to piece data, and JSON keeps
+//! it readable in the browser's network panel. Every message is bounded before it is parsed
+//! ([`MAX_SIGNAL_MESSAGE_BYTES`]) and every string in it after ([`ClientMessage::parse`]).
+
+use super::limits::{
+    MAX_CANDIDATE_BYTES, MAX_ICE_SERVERS, MAX_SDP_BYTES, MAX_SIGNAL_MESSAGE_BYTES,
+};
+use crate::swarm::PeerId;
+use serde::{Deserialize, Serialize};
+
+/// WebRTC session negotiation, relayed verbatim between two peers of one room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SignalPayload {
+    Offer {
+        sdp: String,
+    },
+    Answer {
+        sdp: String,
+    },
+    /// A trickled ICE candidate; `candidate` empty means end of candidates.
+    Candidate {
+        candidate: String,
+        #[serde(default)]
+        sdp_mid: Option<String>,
+        #[serde(default)]
+        sdp_m_line_index: Option<u16>,
+    },
+}
+
+/// One STUN or TURN server, in the shape `RTCIceServer` takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Browser → hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Relay to one peer of the same room. The hub stamps the sender; nobody can speak for
+    /// someone else.
+    Signal { to: PeerId, payload: SignalPayload },
+    /// Leaving on purpose (the socket closes next).
+    Leave,
+    /// Any message counts as a sign of life; this one carries nothing else.
+    KeepAlive,
+}
+
+/// Hub → browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message on every socket.
+    Welcome {
+        /// The id the hub assigned to this socket.
+        you: PeerId,
+        /// Everyone else in the room right now.
+        members: Vec<PeerId>,
+        ice_servers: Vec<IceServer>,
+        /// Send something at least this often or be dropped after three intervals.
+        heartbeat_ms: u64,
+    },
+    PeerJoined {
+        peer: PeerId,
+    },
+    PeerLeft {
+        peer: PeerId,
+    },
+    Signal {
+        from: PeerId,
+        payload: SignalPayload,
+    },
+    /// A request was refused but the socket stays open (e.g. the target peer just left).
+    Error {
+        message: String,
+    },
+}
+
+/// Close codes the hub uses, with the reason sent alongside.
+pub mod close {
+    /// The frame was larger than [`super::MAX_SIGNAL_MESSAGE_BYTES`] (RFC 6455 1009).
+    pub const TOO_BIG: u16 = 1009;
+    /// The message was not valid JSON of the expected shape, or broke a field limit.
+    pub const INVALID: u16 = 4000;
+    /// More messages per second than the hub allows.
+    pub const RATE_LIMITED: u16 = 4001;
+    /// The room already holds the most peers it may.
+    pub const ROOM_FULL: u16 = 4002;
+    /// Too many sockets from this address.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4003;
+    /// Nothing was received for three heartbeat intervals.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4004;
+    /// The room was closed by its owner or expired.
+    pub const ROOM_CLOSED: u16 = 4005;
+    /// The hub could not keep up with this socket (its outgoing queue filled).
+    pub const TOO_SLOW: u16 = 4006;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    #[error("message is {0} bytes, more than {MAX_SIGNAL_MESSAGE_BYTES}")]
+    TooBig(usize),
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("{field} is {len} bytes, more than {max}")]
+    FieldTooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+}
+
+impl SignalError {
+    pub fn close_code(&self) -> u16 {
+        match self {
+            SignalError::TooBig(_) => close::TOO_BIG,
+            _ => close::INVALID,
+        }
+    }
+}
+
+fn bounded(field: &'static str, s: &str, max: usize) -> Result<(), SignalError> {
+    if s.len() > max {
+        return Err(SignalError::FieldTooLong {
+            field,
+            len: s.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+impl SignalPayload {
+    pub fn validate(&self) -> Result<(), SignalError> {
+        match self {
+            SignalPayload::Offer { sdp } | SignalPayload::Answer { sdp } => {
+                bounded("sdp", sdp, MAX_SDP_BYTES)
+            }
+            SignalPayload::Candidate {
+                candidate, sdp_mid, ..
+            } => {
+                bounded("candidate", candidate, MAX_CANDIDATE_BYTES)?;
+                bounded("sdp_mid", sdp_mid.as_deref().unwrap_or(""), 64)
+            }
+        }
+    }
+}
+
+impl ClientMessage {
+    /// Size check, then JSON, then field limits.
+    pub fn parse(text: &str) -> Result<Self, SignalError> {
+        if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
+            return Err(SignalError::TooBig(text.len()));
+        }
+        let msg: ClientMessage =
+            serde_json::from_str(text).map_err(|e| SignalError::Malformed(e.to_string()))?;
+        if let ClientMessage::Signal { payload, .. } = &msg {
+            payload.validate()?;
+        }
+        Ok(msg)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("plain data serializes")
+    }
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("plain data serializes")
+    }
+
+    /// What the browser does with a hub message: the same bounds apply in both directions.
+    pub fn parse(text: &str) -> Result<Self, SignalError> {
+        if text.len() > MAX_SIGNAL_MESSAGE_BYTES {
+            return Err(SignalError::TooBig(text.len()));
+        }
+        let msg: ServerMessage =
+            serde_json::from_str(text).map_err(|e| SignalError::Malformed(e.to_string()))?;
+        match &msg {
+            ServerMessage::Signal { payload, .. } => payload.validate()?,
+            ServerMessage::Welcome { ice_servers, .. } if ice_servers.len() > MAX_ICE_SERVERS => {
+                return Err(SignalError::Malformed("too many ICE servers".into()));
+            }
+            _ => {}
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_round_trip_in_a_stable_shape() {
+        let msg = ClientMessage::Signal {
+            to: PeerId(7),
+            payload: SignalPayload::Candidate {
+                candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+        };
+        let json = msg.to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"signal","to":7,"payload":{"kind":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdp_mid":"0","sdp_m_line_index":0}}"#
+        );
+        assert_eq!(ClientMessage::parse(&json).unwrap(), msg);
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"keep_alive"}"#).unwrap(),
+            ClientMessage::KeepAlive
+        );
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        let msgs = [
+            ServerMessage::Welcome {
+                you: PeerId(1),
+                members: vec![PeerId(2), PeerId(3)],
+                ice_servers: vec![IceServer {
+                    urls: vec!["turn:127.0.0.1:3478".into()],
+                    username: Some("1700000000:1".into()),
+                    credential: Some("c2VjcmV0".into()),
+                }],
+                heartbeat_ms: 10_000,
+            },
+            ServerMessage::PeerJoined { peer: PeerId(4) },
+            ServerMessage::PeerLeft { peer: PeerId(4) },
+            ServerMessage::Signal {
+                from: PeerId(2),
+                payload: SignalPayload::Offer { sdp: "v=0".into() },
+            },
+            ServerMessage::Error {
+                message: "no such peer".into(),
+            },
+        ];
+        for msg in msgs {
+            assert_eq!(ServerMessage::parse(&msg.to_json()).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn oversized_and_malformed_messages_are_refused() {
+        let big = format!(
+            r#"{{"type":"signal","to":1,"payload":{{"kind":"offer","sdp":"{}"}}}}"#,
+            "a".repeat(MAX_SIGNAL_MESSAGE_BYTES)
+        );
+        assert_eq!(
+            ClientMessage::parse(&big).unwrap_err().close_code(),
+            close::TOO_BIG
+        );
+        let long_sdp = format!(
+            r#"{{"type":"signal","to":1,"payload":{{"kind":"offer","sdp":"{}"}}}}"#,
+            "a".repeat(MAX_SDP_BYTES + 1)
+        );
+        assert!(matches!(
+            ClientMessage::parse(&long_sdp),
+            Err(SignalError::FieldTooLong { field: "sdp", .. })
+        ));
+        for bad in [
+            "",
+            "null",
+            "{}",
+            r#"{"type":"signal"}"#,
+            r#"{"type":"signal","to":-1,"payload":{"kind":"offer","sdp":""}}"#,
+            r#"{"type":"welcome","you":1}"#,
+            r#"{"type":"keep_alive""#,
+        ] {
+            let err = ClientMessage::parse(bad).unwrap_err();
+            assert_eq!(err.close_code(), close::INVALID, "{bad}");
+        }
+    }
+}

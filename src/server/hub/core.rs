@@ -1,0 +1,396 @@
+//! The hub's routing rules, with no sockets, no clock and no Redis: each call returns the
+//! deliveries the shell must make (STYLE.md). Rooms hold *local* members (sockets on this
+//! instance) and *remote* ones (heard of over the bus); only local members get deliveries.
+
+use crate::protocol::RoomId;
+use crate::protocol::signal::{ServerMessage, SignalPayload};
+use crate::swarm::PeerId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// A message for one local socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub to: PeerId,
+    pub msg: ServerMessage,
+}
+
+/// What happened in a room, as instances tell each other over the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RoomEvent {
+    Joined {
+        room: RoomId,
+        peer: PeerId,
+    },
+    Left {
+        room: RoomId,
+        peer: PeerId,
+    },
+    Signal {
+        room: RoomId,
+        from: PeerId,
+        to: PeerId,
+        payload: SignalPayload,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    #[error("the room is full ({0} peers)")]
+    RoomFull(usize),
+    #[error("peer {0} is not in this room")]
+    UnknownPeer(u64),
+    #[error("a peer cannot signal itself")]
+    SelfSignal,
+}
+
+/// Where a signal goes: straight to a local socket, or over the bus to another instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Local(Delivery),
+    Remote(RoomEvent),
+}
+
+#[derive(Debug, Default)]
+struct Members {
+    local: BTreeSet<PeerId>,
+    remote: BTreeSet<PeerId>,
+}
+
+impl Members {
+    fn contains(&self, peer: PeerId) -> bool {
+        self.local.contains(&peer) || self.remote.contains(&peer)
+    }
+
+    fn len(&self) -> usize {
+        self.local.len() + self.remote.len()
+    }
+
+    fn announce(&self, except: PeerId, msg: ServerMessage) -> Vec<Delivery> {
+        self.local
+            .iter()
+            .filter(|&&p| p != except)
+            .map(|&to| Delivery {
+                to,
+                msg: msg.clone(),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Hub {
+    rooms: HashMap<RoomId, Members>,
+}
+
+impl Hub {
+    /// A socket on this instance joins. Returns everyone else already in the room and the
+    /// announcements for the local ones (remote instances hear of it over the bus).
+    pub fn join(
+        &mut self,
+        room: RoomId,
+        peer: PeerId,
+        max_peers: usize,
+    ) -> Result<(Vec<PeerId>, Vec<Delivery>), HubError> {
+        let members = self.rooms.entry(room).or_default();
+        if members.len() >= max_peers && !members.contains(peer) {
+            return Err(HubError::RoomFull(max_peers));
+        }
+        members.remote.remove(&peer);
+        members.local.insert(peer);
+        let others = members
+            .local
+            .iter()
+            .chain(&members.remote)
+            .copied()
+            .filter(|&p| p != peer)
+            .collect();
+        Ok((
+            others,
+            members.announce(peer, ServerMessage::PeerJoined { peer }),
+        ))
+    }
+
+    /// A local socket left (on purpose or not).
+    pub fn leave(&mut self, room: RoomId, peer: PeerId) -> Vec<Delivery> {
+        let Some(members) = self.rooms.get_mut(&room) else {
+            return Vec::new();
+        };
+        if !members.local.remove(&peer) {
+            return Vec::new();
+        }
+        let out = members.announce(peer, ServerMessage::PeerLeft { peer });
+        self.forget_if_idle(room);
+        out
+    }
+
+    /// A local peer signals another peer of its room. The sender is whoever owns the socket.
+    pub fn signal(
+        &self,
+        room: RoomId,
+        from: PeerId,
+        to: PeerId,
+        payload: SignalPayload,
+    ) -> Result<Route, HubError> {
+        if from == to {
+            return Err(HubError::SelfSignal);
+        }
+        let members = self.rooms.get(&room);
+        match members {
+            Some(m) if m.local.contains(&to) => Ok(Route::Local(Delivery {
+                to,
+                msg: ServerMessage::Signal { from, payload },
+            })),
+            Some(m) if m.remote.contains(&to) => Ok(Route::Remote(RoomEvent::Signal {
+                room,
+                from,
+                to,
+                payload,
+            })),
+            _ => Err(HubError::UnknownPeer(to.0)),
+        }
+    }
+
+    /// Another instance reports something. Only rooms with local members care.
+    pub fn apply_remote(&mut self, event: RoomEvent) -> Vec<Delivery> {
+        match event {
+            RoomEvent::Joined { room, peer } => match self.rooms.get_mut(&room) {
+                Some(m) if !m.contains(peer) => {
+                    m.remote.insert(peer);
+                    m.announce(peer, ServerMessage::PeerJoined { peer })
+                }
+                _ => Vec::new(),
+            },
+            RoomEvent::Left { room, peer } => match self.rooms.get_mut(&room) {
+                Some(m) if m.remote.contains(&peer) => {
+                    m.remote.remove(&peer);
+                    m.announce(peer, ServerMessage::PeerLeft { peer })
+                }
+                _ => Vec::new(),
+            },
+            RoomEvent::Signal {
+                room,
+                from,
+                to,
+                payload,
+            } => match self.rooms.get(&room) {
+                Some(m) if m.local.contains(&to) && m.remote.contains(&from) => vec![Delivery {
+                    to,
+                    msg: ServerMessage::Signal { from, payload },
+                }],
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// Remote members read from shared presence when a local peer joins, without
+    /// announcements (the joining peer gets them in its welcome).
+    pub fn add_remote_members(&mut self, room: RoomId, peers: impl IntoIterator<Item = PeerId>) {
+        if let Some(m) = self.rooms.get_mut(&room) {
+            for p in peers {
+                if !m.local.contains(&p) {
+                    m.remote.insert(p);
+                }
+            }
+        }
+    }
+
+    /// Rooms with sockets on this instance, and those sockets.
+    pub fn local_members(&self) -> Vec<(RoomId, Vec<PeerId>)> {
+        self.rooms
+            .iter()
+            .filter(|(_, m)| !m.local.is_empty())
+            .map(|(&r, m)| (r, m.local.iter().copied().collect()))
+            .collect()
+    }
+
+    pub fn remote_members(&self, room: RoomId) -> Vec<PeerId> {
+        self.rooms
+            .get(&room)
+            .map(|m| m.remote.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn is_remote_member(&self, room: RoomId, peer: PeerId) -> bool {
+        self.rooms
+            .get(&room)
+            .is_some_and(|m| m.remote.contains(&peer))
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// A room without local sockets is dropped: nobody here needs its news.
+    fn forget_if_idle(&mut self, room: RoomId) {
+        if self.rooms.get(&room).is_some_and(|m| m.local.is_empty()) {
+            self.rooms.remove(&room);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: PeerId = PeerId(1);
+    const B: PeerId = PeerId(2);
+    const C: PeerId = PeerId(3);
+
+    fn room(n: u8) -> RoomId {
+        RoomId::from_bytes([n; 16])
+    }
+
+    fn offer() -> SignalPayload {
+        SignalPayload::Offer { sdp: "v=0".into() }
+    }
+
+    #[test]
+    fn joins_are_announced_to_the_others_only() {
+        let mut hub = Hub::default();
+        let (others, out) = hub.join(room(1), A, 10).unwrap();
+        assert!(others.is_empty() && out.is_empty());
+        let (others, out) = hub.join(room(1), B, 10).unwrap();
+        assert_eq!(others, vec![A]);
+        assert_eq!(
+            out,
+            vec![Delivery {
+                to: A,
+                msg: ServerMessage::PeerJoined { peer: B }
+            }]
+        );
+        // Another room hears nothing.
+        let (others, out) = hub.join(room(2), C, 10).unwrap();
+        assert!(others.is_empty() && out.is_empty());
+    }
+
+    #[test]
+    fn leaves_are_announced_and_empty_rooms_forgotten() {
+        let mut hub = Hub::default();
+        hub.join(room(1), A, 10).unwrap();
+        hub.join(room(1), B, 10).unwrap();
+        assert_eq!(
+            hub.leave(room(1), B),
+            vec![Delivery {
+                to: A,
+                msg: ServerMessage::PeerLeft { peer: B }
+            }]
+        );
+        assert!(
+            hub.leave(room(1), B).is_empty(),
+            "a second leave is a no-op"
+        );
+        assert!(hub.leave(room(1), A).is_empty());
+        assert_eq!(hub.room_count(), 0);
+    }
+
+    #[test]
+    fn signals_go_only_to_members_of_the_same_room_stamped_with_the_sender() {
+        let mut hub = Hub::default();
+        hub.join(room(1), A, 10).unwrap();
+        hub.join(room(1), B, 10).unwrap();
+        hub.join(room(2), C, 10).unwrap();
+        assert_eq!(
+            hub.signal(room(1), A, B, offer()).unwrap(),
+            Route::Local(Delivery {
+                to: B,
+                msg: ServerMessage::Signal {
+                    from: A,
+                    payload: offer()
+                }
+            })
+        );
+        assert_eq!(
+            hub.signal(room(1), A, C, offer()),
+            Err(HubError::UnknownPeer(3))
+        );
+        assert_eq!(
+            hub.signal(room(1), A, A, offer()),
+            Err(HubError::SelfSignal)
+        );
+    }
+
+    #[test]
+    fn rooms_have_a_size_limit() {
+        let mut hub = Hub::default();
+        hub.join(room(1), A, 2).unwrap();
+        hub.join(room(1), B, 2).unwrap();
+        assert_eq!(hub.join(room(1), C, 2), Err(HubError::RoomFull(2)));
+        hub.add_remote_members(room(1), [PeerId(9)]);
+        hub.leave(room(1), B);
+        assert_eq!(
+            hub.join(room(1), C, 2),
+            Err(HubError::RoomFull(2)),
+            "remote members count too"
+        );
+    }
+
+    #[test]
+    fn remote_members_are_announced_signalled_through_the_bus_and_leave() {
+        let mut hub = Hub::default();
+        hub.join(room(1), A, 10).unwrap();
+        let out = hub.apply_remote(RoomEvent::Joined {
+            room: room(1),
+            peer: B,
+        });
+        assert_eq!(
+            out,
+            vec![Delivery {
+                to: A,
+                msg: ServerMessage::PeerJoined { peer: B }
+            }]
+        );
+        // A repeated join (presence read and bus event racing) is announced once.
+        assert!(
+            hub.apply_remote(RoomEvent::Joined {
+                room: room(1),
+                peer: B
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            hub.signal(room(1), A, B, offer()).unwrap(),
+            Route::Remote(RoomEvent::Signal {
+                room: room(1),
+                from: A,
+                to: B,
+                payload: offer()
+            })
+        );
+        let incoming = RoomEvent::Signal {
+            room: room(1),
+            from: B,
+            to: A,
+            payload: offer(),
+        };
+        assert_eq!(hub.apply_remote(incoming).len(), 1);
+        // A remote instance cannot make a non-member speak, nor reach another room.
+        let forged = RoomEvent::Signal {
+            room: room(1),
+            from: C,
+            to: A,
+            payload: offer(),
+        };
+        assert!(hub.apply_remote(forged).is_empty());
+        assert_eq!(
+            hub.apply_remote(RoomEvent::Left {
+                room: room(1),
+                peer: B
+            }),
+            vec![Delivery {
+                to: A,
+                msg: ServerMessage::PeerLeft { peer: B }
+            }]
+        );
+        // Rooms without local members ignore the bus.
+        assert!(
+            hub.apply_remote(RoomEvent::Joined {
+                room: room(7),
+                peer: C
+            })
+            .is_empty()
+        );
+        assert_eq!(hub.room_count(), 1);
+    }
+}

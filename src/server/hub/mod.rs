@@ -1,0 +1,270 @@
+//! The signaling hub: who is in which room, and relaying WebRTC negotiation between them.
+//!
+//! - [`core`]: the routing rules, pure and unit-tested.
+//! - [`socket`]: one WebSocket's loop (limits, heartbeat), generic over `Sink + Stream`.
+//! - [`bus`]: Redis pub/sub and TTL'd presence, so several instances share rooms.
+//!
+//! `Hub` is the glue: it owns the core behind a mutex (held only for in-memory work, never
+//! across an await), one bounded queue per local socket, and the optional bus.
+
+pub mod bus;
+pub mod core;
+pub mod socket;
+
+use self::core::{Delivery, HubError, RoomEvent, Route};
+use crate::protocol::RoomId;
+use crate::protocol::limits::HubLimits;
+use crate::protocol::signal::{IceServer, ServerMessage, SignalPayload};
+use crate::server::turn::IceConfig;
+use crate::swarm::PeerId;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+#[derive(Clone)]
+pub struct Hub(Arc<Inner>);
+
+struct Inner {
+    limits: HubLimits,
+    ice: IceConfig,
+    shared: Mutex<Shared>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    bus: Option<bus::RedisBus>,
+}
+
+#[derive(Default)]
+struct Shared {
+    core: self::core::Hub,
+    /// Outgoing queue of each local socket. Dropping a sender tells its socket to close.
+    sockets: HashMap<PeerId, mpsc::Sender<ServerMessage>>,
+}
+
+/// A joined socket: its id, its queue, and what to put in its welcome.
+pub struct Session {
+    pub peer: PeerId,
+    pub room: RoomId,
+    pub rx: mpsc::Receiver<ServerMessage>,
+    pub welcome: ServerMessage,
+    _ip: IpGuard,
+}
+
+/// Counts a socket against its address until dropped.
+struct IpGuard {
+    hub: Hub,
+    ip: IpAddr,
+}
+
+impl Drop for IpGuard {
+    fn drop(&mut self) {
+        let mut per_ip = self.hub.0.per_ip.lock().expect("per-ip lock");
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Why a socket could not join, as a close code and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl Hub {
+    /// A hub for this instance; with a Redis URL it joins the other instances' rooms.
+    pub async fn start(
+        limits: HubLimits,
+        ice: IceConfig,
+        redis_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let bus = match redis_url {
+            Some(url) => Some(bus::RedisBus::connect(url, limits.heartbeat_ms).await?),
+            None => None,
+        };
+        let hub = Hub(Arc::new(Inner {
+            limits,
+            ice,
+            shared: Mutex::new(Shared::default()),
+            per_ip: Mutex::new(HashMap::new()),
+            bus,
+        }));
+        if hub.0.bus.is_some() {
+            bus::spawn_tasks(hub.clone());
+        }
+        Ok(hub)
+    }
+
+    pub fn limits(&self) -> &HubLimits {
+        &self.0.limits
+    }
+
+    pub fn ice_servers(&self, peer: PeerId, now: i64, not_after: i64) -> Vec<IceServer> {
+        self.0.ice.servers_for(peer, now, not_after)
+    }
+
+    /// Admits a socket from `ip` into `room`: address limit, room limit, then presence.
+    pub async fn join(
+        &self,
+        room: RoomId,
+        ip: IpAddr,
+        ticket_exp: i64,
+        now: i64,
+    ) -> Result<Session, Refusal> {
+        use crate::protocol::signal::close;
+        let ip_guard = {
+            let mut per_ip = self.0.per_ip.lock().expect("per-ip lock");
+            let n = per_ip.entry(ip).or_default();
+            if *n >= self.0.limits.max_sockets_per_ip {
+                return Err(Refusal {
+                    code: close::TOO_MANY_CONNECTIONS,
+                    reason: format!(
+                        "at most {} connections per address",
+                        self.0.limits.max_sockets_per_ip
+                    ),
+                });
+            }
+            *n += 1;
+            IpGuard {
+                hub: self.clone(),
+                ip,
+            }
+        };
+        // 52 random bits: ids stay exact in JavaScript numbers.
+        let peer = PeerId(rand::random::<u64>() >> 12 | 1);
+        let (tx, rx) = mpsc::channel(self.0.limits.outbound_queue);
+        let mut others = {
+            let mut shared = self.0.shared.lock().expect("hub lock");
+            let (others, deliveries) = shared
+                .core
+                .join(room, peer, self.0.limits.max_peers_per_room)
+                .map_err(|e| Refusal {
+                    code: close::ROOM_FULL,
+                    reason: e.to_string(),
+                })?;
+            shared.sockets.insert(peer, tx);
+            shared.deliver(deliveries);
+            others
+        };
+        if let Some(bus) = &self.0.bus {
+            match bus.presence_join(room, peer).await {
+                Ok(remote) => {
+                    let mut shared = self.0.shared.lock().expect("hub lock");
+                    shared.core.add_remote_members(room, remote.iter().copied());
+                    for p in remote {
+                        if p != peer && !others.contains(&p) {
+                            others.push(p);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "presence unavailable; remote peers may be missing")
+                }
+            }
+            bus.publish(&RoomEvent::Joined { room, peer }).await;
+        }
+        others.sort_unstable();
+        let welcome = ServerMessage::Welcome {
+            you: peer,
+            members: others,
+            ice_servers: self.ice_servers(peer, now, ticket_exp),
+            heartbeat_ms: self.0.limits.heartbeat_ms,
+        };
+        Ok(Session {
+            peer,
+            room,
+            rx,
+            welcome,
+            _ip: ip_guard,
+        })
+    }
+
+    /// Relays a signal from a local peer. The sender is the session's own id.
+    pub async fn signal(
+        &self,
+        room: RoomId,
+        from: PeerId,
+        to: PeerId,
+        payload: SignalPayload,
+    ) -> Result<(), HubError> {
+        let route = {
+            let mut shared = self.0.shared.lock().expect("hub lock");
+            let route = shared.core.signal(room, from, to, payload)?;
+            if let Route::Local(delivery) = route {
+                shared.deliver(vec![delivery]);
+                return Ok(());
+            }
+            route
+        };
+        if let (Route::Remote(event), Some(bus)) = (route, &self.0.bus) {
+            bus.publish(&event).await;
+        }
+        Ok(())
+    }
+
+    /// A local socket is gone.
+    pub async fn leave(&self, room: RoomId, peer: PeerId) {
+        {
+            let mut shared = self.0.shared.lock().expect("hub lock");
+            shared.sockets.remove(&peer);
+            let deliveries = shared.core.leave(room, peer);
+            shared.deliver(deliveries);
+        }
+        if let Some(bus) = &self.0.bus {
+            bus.presence_leave(room, peer).await;
+            bus.publish(&RoomEvent::Left { room, peer }).await;
+        }
+    }
+
+    /// Something another instance published.
+    fn apply_remote(&self, event: RoomEvent) {
+        let mut shared = self.0.shared.lock().expect("hub lock");
+        let deliveries = shared.core.apply_remote(event);
+        shared.deliver(deliveries);
+    }
+
+    fn local_members(&self) -> Vec<(RoomId, Vec<PeerId>)> {
+        self.0.shared.lock().expect("hub lock").core.local_members()
+    }
+
+    fn remote_members(&self, room: RoomId) -> Vec<PeerId> {
+        self.0
+            .shared
+            .lock()
+            .expect("hub lock")
+            .core
+            .remote_members(room)
+    }
+
+    fn is_remote_member(&self, room: RoomId, peer: PeerId) -> bool {
+        self.0
+            .shared
+            .lock()
+            .expect("hub lock")
+            .core
+            .is_remote_member(room, peer)
+    }
+
+    /// Sockets open on this instance.
+    pub fn socket_count(&self) -> usize {
+        self.0.shared.lock().expect("hub lock").sockets.len()
+    }
+}
+
+impl Shared {
+    /// Queues each message; a socket whose queue is full is cut loose (its loop then closes
+    /// it as too slow) so one stalled reader never holds up a room.
+    fn deliver(&mut self, deliveries: Vec<Delivery>) {
+        for Delivery { to, msg } in deliveries {
+            let Some(tx) = self.sockets.get(&to) else {
+                continue;
+            };
+            if tx.try_send(msg).is_err() {
+                self.sockets.remove(&to);
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! A signaling client for tests: a real WebSocket to the hub, typed messages, timeouts.
+
+use meshdrop::protocol::signal::{ClientMessage, ServerMessage};
+use meshdrop::protocol::{CreatedRoom, RoomId, RoomTicket};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Creates a room with one small file through the API.
+pub async fn create_room(client: &reqwest::Client, base: &str) -> CreatedRoom {
+    let response = client
+        .post(format!("{base}/api/rooms"))
+        .json(&serde_json::json!({"title": null, "files": [{"name": "a.bin", "size": 1, "mime": ""}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// A joiner's ticket through `join_room`.
+pub async fn join_ticket(client: &reqwest::Client, base: &str, room: RoomId) -> RoomTicket {
+    let response = client
+        .post(format!("{base}/api/rooms/{room}/join"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+pub fn signal_url(base: &str, room: RoomId, ticket: &str) -> String {
+    format!(
+        "{}/api/rooms/{room}/signal?ticket={ticket}",
+        base.replacen("http://", "ws://", 1)
+    )
+}
+
+/// Opens a socket; an HTTP refusal comes back as its status and body.
+pub async fn try_connect(url: &str) -> Result<Ws, (StatusCode, String)> {
+    match connect_async(url).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Err((response.status(), body))
+        }
+        Err(e) => panic!("connecting to {url}: {e}"),
+    }
+}
+
+pub struct Peer {
+    pub ws: Ws,
+    pub id: meshdrop::swarm::PeerId,
+    pub members: Vec<meshdrop::swarm::PeerId>,
+    pub welcome: ServerMessage,
+}
+
+/// Connects and reads the welcome.
+pub async fn join(base: &str, room: RoomId, ticket: &str) -> Peer {
+    let mut ws = try_connect(&signal_url(base, room, ticket))
+        .await
+        .unwrap_or_else(|(s, b)| panic!("refused: {s} {b}"));
+    let welcome = recv(&mut ws).await;
+    let ServerMessage::Welcome { you, members, .. } = welcome.clone() else {
+        panic!("expected a welcome, got {welcome:?}");
+    };
+    Peer {
+        ws,
+        id: you,
+        members,
+        welcome,
+    }
+}
+
+/// The next hub message (pings are answered by the client library).
+pub async fn recv(ws: &mut Ws) -> ServerMessage {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a hub message within 5 s")
+            .expect("socket open")
+            .expect("socket healthy");
+        match msg {
+            Message::Text(t) => {
+                return ServerMessage::parse(t.as_str()).expect("valid hub message");
+            }
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a hub message, got {other:?}"),
+        }
+    }
+}
+
+pub async fn send(ws: &mut Ws, msg: &ClientMessage) {
+    use futures_util::SinkExt;
+    ws.send(Message::Text(msg.to_json().into())).await.unwrap();
+}
+
+/// Reads until the hub closes the socket; returns its close code and reason.
+pub async fn closed(ws: &mut Ws) -> (u16, String) {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("the hub closes within 5 s");
+        match msg {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (frame.code.into(), frame.reason.to_string());
+            }
+            Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("socket error before a close frame: {e}"),
+        }
+    }
+}

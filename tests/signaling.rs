@@ -1,0 +1,302 @@
+//! The signaling hub over real WebSockets on 127.0.0.1: tickets, presence, relaying,
+//! heartbeats and every limit's close code.
+
+mod common;
+
+use common::ws::{closed, create_room, join, join_ticket, recv, send, signal_url, try_connect};
+use common::{Backend, TEST_SECRET, spawn_app, spawn_app_with};
+use futures_util::SinkExt;
+use meshdrop::protocol::RoomId;
+use meshdrop::protocol::limits::MAX_SIGNAL_MESSAGE_BYTES;
+use meshdrop::protocol::signal::{ClientMessage, ServerMessage, SignalPayload, close};
+use meshdrop::server::config::JwtSecret;
+use meshdrop::server::rooms::now_secs;
+use meshdrop::server::ticket::{TicketClaims, Tickets};
+use meshdrop::swarm::PeerId;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+fn offer(sdp: &str) -> SignalPayload {
+    SignalPayload::Offer { sdp: sdp.into() }
+}
+
+#[tokio::test]
+async fn tickets_are_checked_before_the_upgrade() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let room = create_room(&app.client, &app.base).await;
+    let other = create_room(&app.client, &app.base).await;
+    let tickets = Tickets::new(&JwtSecret::new(TEST_SECRET.as_bytes().to_vec()));
+    let forger = Tickets::new(&JwtSecret::new(vec![7; 32]));
+    let now = now_secs();
+    let claims = |room: RoomId, exp: i64| TicketClaims {
+        room,
+        creator: false,
+        iat: now - 10,
+        exp,
+    };
+    let expired = tickets.issue(&claims(room.id, now - 1)).unwrap();
+    let forged = forger.issue(&claims(room.id, now + 60)).unwrap();
+    let unknown_room = tickets
+        .issue(&claims(RoomId::from_bytes([9; 16]), now + 60))
+        .unwrap();
+    let cases = [
+        (
+            format!("{}/api/rooms/{}/signal", app.base, room.id).replacen("http", "ws", 1),
+            401,
+            "required",
+        ),
+        (
+            signal_url(&app.base, room.id, "not-a-jwt"),
+            401,
+            "not valid",
+        ),
+        (signal_url(&app.base, room.id, &forged), 401, "not valid"),
+        (signal_url(&app.base, room.id, &expired), 401, "expired"),
+        (
+            signal_url(&app.base, room.id, &other.ticket),
+            401,
+            "another room",
+        ),
+        (
+            signal_url(&app.base, RoomId::from_bytes([9; 16]), &unknown_room),
+            404,
+            "does not exist",
+        ),
+    ];
+    for (url, status, message) in cases {
+        let (got, body) = try_connect(&url).await.expect_err("refused");
+        assert_eq!(got.as_u16(), status, "{url}: {body}");
+        assert!(body.contains(message), "{url}: {body}");
+    }
+    // The real tickets work: the creator's, and one from join_room.
+    join(&app.base, room.id, &room.ticket).await;
+    let joined = join_ticket(&app.client, &app.base, room.id).await;
+    let claims = tickets.verify(&joined.ticket).unwrap();
+    assert_eq!(claims.room, room.id);
+    assert!(!claims.creator);
+    join(&app.base, room.id, &joined.ticket).await;
+}
+
+#[tokio::test]
+async fn presence_and_signals_reach_exactly_the_right_peers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let room = create_room(&app.client, &app.base).await;
+    let elsewhere = create_room(&app.client, &app.base).await;
+    let ticket = join_ticket(&app.client, &app.base, room.id).await.ticket;
+
+    let mut a = join(&app.base, room.id, &room.ticket).await;
+    assert!(a.members.is_empty());
+    let mut b = join(&app.base, room.id, &ticket).await;
+    assert_eq!(b.members, vec![a.id]);
+    assert_ne!(a.id, b.id);
+    assert_eq!(
+        recv(&mut a.ws).await,
+        ServerMessage::PeerJoined { peer: b.id }
+    );
+    let mut c = join(&app.base, elsewhere.id, &elsewhere.ticket).await;
+    assert!(c.members.is_empty(), "rooms do not mix");
+
+    // A signal arrives stamped with the sender's real id, whatever it claims.
+    send(
+        &mut a.ws,
+        &ClientMessage::Signal {
+            to: b.id,
+            payload: offer("from a"),
+        },
+    )
+    .await;
+    assert_eq!(
+        recv(&mut b.ws).await,
+        ServerMessage::Signal {
+            from: a.id,
+            payload: offer("from a")
+        }
+    );
+    send(
+        &mut b.ws,
+        &ClientMessage::Signal {
+            to: a.id,
+            payload: SignalPayload::Candidate {
+                candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+        },
+    )
+    .await;
+    assert!(matches!(recv(&mut a.ws).await, ServerMessage::Signal { from, .. } if from == b.id));
+
+    // Another room's peer, or a made-up one, cannot be reached; the socket stays usable.
+    for target in [c.id, PeerId(12345)] {
+        send(
+            &mut a.ws,
+            &ClientMessage::Signal {
+                to: target,
+                payload: offer("nope"),
+            },
+        )
+        .await;
+        assert!(
+            matches!(recv(&mut a.ws).await, ServerMessage::Error { message } if message.contains("not in this room"))
+        );
+    }
+
+    // Leaving on purpose: a normal close, announced to the room only.
+    send(&mut b.ws, &ClientMessage::Leave).await;
+    assert_eq!(closed(&mut b.ws).await.0, 1000);
+    assert_eq!(
+        recv(&mut a.ws).await,
+        ServerMessage::PeerLeft { peer: b.id }
+    );
+    // Dropping the connection without a word is a leave too.
+    let d = join(&app.base, room.id, &ticket).await;
+    assert_eq!(d.members, vec![a.id]);
+    assert_eq!(
+        recv(&mut a.ws).await,
+        ServerMessage::PeerJoined { peer: d.id }
+    );
+    let d_id = d.id;
+    drop(d);
+    assert_eq!(
+        recv(&mut a.ws).await,
+        ServerMessage::PeerLeft { peer: d_id }
+    );
+    // Nothing of room one reached room two.
+    send(&mut c.ws, &ClientMessage::KeepAlive).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), recv(&mut c.ws))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_dropped_and_announced_within_the_heartbeat_timeout() {
+    let heartbeat_ms = 200;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("MESHDROP_HUB_HEARTBEAT_MS", &heartbeat_ms.to_string())],
+    )
+    .await;
+    let room = create_room(&app.client, &app.base).await;
+    let mut a = join(&app.base, room.id, &room.ticket).await;
+    let ServerMessage::Welcome {
+        heartbeat_ms: told, ..
+    } = a.welcome
+    else {
+        unreachable!()
+    };
+    assert_eq!(told, heartbeat_ms);
+    // `silent` never reads again, so it never answers the hub's pings.
+    let silent = join(&app.base, room.id, &room.ticket).await;
+    let started = Instant::now();
+    assert_eq!(
+        recv(&mut a.ws).await,
+        ServerMessage::PeerJoined { peer: silent.id }
+    );
+    // `a` answers pings (the client library does while we wait) and stays.
+    assert_eq!(
+        recv(&mut a.ws).await,
+        ServerMessage::PeerLeft { peer: silent.id }
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(5 * heartbeat_ms),
+        "dropped after {took:?}"
+    );
+    assert!(took >= Duration::from_millis(3 * heartbeat_ms), "{took:?}");
+    drop(silent);
+    send(&mut a.ws, &ClientMessage::KeepAlive).await;
+    assert_eq!(app.state.hub.socket_count(), 1);
+}
+
+#[tokio::test]
+async fn every_limit_closes_with_its_own_code_and_the_hub_carries_on() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("MESHDROP_HUB_MAX_PEERS_PER_ROOM", "2"),
+            ("MESHDROP_HUB_MAX_SOCKETS_PER_IP", "4"),
+            ("MESHDROP_HUB_MESSAGES_PER_SEC", "4"),
+        ],
+    )
+    .await;
+    let room = create_room(&app.client, &app.base).await;
+    let url = signal_url(&app.base, room.id, &room.ticket);
+
+    // Room size.
+    let a = join(&app.base, room.id, &room.ticket).await;
+    let b = join(&app.base, room.id, &room.ticket).await;
+    let mut full = try_connect(&url).await.unwrap();
+    let (code, reason) = closed(&mut full).await;
+    assert_eq!(code, close::ROOM_FULL, "{reason}");
+    assert!(reason.contains("full"), "{reason}");
+
+    // Sockets per address (a and b hold two of four).
+    let other = create_room(&app.client, &app.base).await;
+    let c = join(&app.base, other.id, &other.ticket).await;
+    let d = join(&app.base, other.id, &other.ticket).await;
+    let mut extra = try_connect(&signal_url(&app.base, other.id, &other.ticket))
+        .await
+        .unwrap();
+    let (code, reason) = closed(&mut extra).await;
+    assert_eq!(code, close::TOO_MANY_CONNECTIONS, "{reason}");
+    drop((a, b, c, d));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let text = |s: String| Message::Text(s.into());
+    let cases: Vec<(Vec<Message>, u16, &str)> = vec![
+        (
+            vec![text(format!(
+                r#"{{"type":"signal","to":1,"payload":{{"kind":"offer","sdp":"{}"}}}}"#,
+                "x".repeat(MAX_SIGNAL_MESSAGE_BYTES + 10)
+            ))],
+            close::TOO_BIG,
+            "limited to",
+        ),
+        (vec![text("{not json".into())], close::INVALID, "malformed"),
+        (
+            vec![text(
+                r#"{"type":"welcome","you":1,"members":[],"ice_servers":[],"heartbeat_ms":1}"#
+                    .into(),
+            )],
+            close::INVALID,
+            "malformed",
+        ),
+        (
+            vec![text(format!(
+                r#"{{"type":"signal","to":1,"payload":{{"kind":"candidate","candidate":"{}"}}}}"#,
+                "c".repeat(2000)
+            ))],
+            close::INVALID,
+            "candidate",
+        ),
+        (
+            vec![Message::Binary(vec![1, 2, 3].into())],
+            close::INVALID,
+            "text frames",
+        ),
+        (
+            (0..40)
+                .map(|_| text(ClientMessage::KeepAlive.to_json()))
+                .collect(),
+            close::RATE_LIMITED,
+            "per second",
+        ),
+    ];
+    for (messages, code, needle) in cases {
+        let mut peer = join(&app.base, room.id, &room.ticket).await;
+        for m in messages {
+            if peer.ws.send(m).await.is_err() {
+                break;
+            }
+        }
+        let (got, reason) = closed(&mut peer.ws).await;
+        assert_eq!(got, code, "{reason}");
+        assert!(reason.contains(needle), "{reason}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Still serving, with every refused socket gone from the room.
+    let survivor = join(&app.base, room.id, &room.ticket).await;
+    assert!(survivor.members.len() <= 1, "{:?}", survivor.members);
+}
