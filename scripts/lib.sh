@@ -134,6 +134,38 @@ start_postgres() {
   log "postgres on 127.0.0.1:$port"
 }
 
+# Redis on a free loopback port, no persistence.
+start_redis() {
+  services_dir
+  local port; port="$(free_port)"
+  mkdir -p "$SERVICES_DIR/redis"
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    --dir "$SERVICES_DIR/redis" --logfile "$SERVICES_DIR/redis/log" --daemonize no &
+  SERVICE_PIDS+=("$!")
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$port" ping >/dev/null || die "redis did not start (see $SERVICES_DIR/redis/log)"
+  export MESHDROP_TEST_REDIS="redis://127.0.0.1:$port"
+  log "redis on 127.0.0.1:$port"
+}
+
+# coturn with TURN REST credentials (use-auth-secret), relaying on loopback only.
+start_coturn() {
+  services_dir
+  local port; port="$(free_port)"
+  local secret; secret="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  mkdir -p "$SERVICES_DIR/coturn"
+  turnserver -n --listening-ip=127.0.0.1 --listening-port="$port" --relay-ip=127.0.0.1 \
+    --min-port=49152 --max-port=65535 --realm=meshdrop.test \
+    --use-auth-secret --static-auth-secret="$secret" --allow-loopback-peers \
+    --no-tls --no-dtls --no-cli --fingerprint --pidfile="$SERVICES_DIR/coturn/pid" \
+    --log-file="$SERVICES_DIR/coturn/log" --simple-log >/dev/null 2>&1 &
+  SERVICE_PIDS+=("$!")
+  sleep 0.5
+  kill -0 "$!" 2>/dev/null || die "coturn did not start (see $SERVICES_DIR/coturn/log)"
+  export MESHDROP_TEST_TURN="127.0.0.1:$port" MESHDROP_TEST_TURN_SECRET="$secret"
+  log "coturn on 127.0.0.1:$port"
+}
+
 stop_services() {
   if [ -n "${PG_STOP+x}" ]; then "${PG_STOP[@]}" >/dev/null 2>&1 || true; fi
   for pid in "${SERVICE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done

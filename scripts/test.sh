@@ -16,7 +16,7 @@ install_test_tools() {
 phase "tool setup" install_build_tools
 phase "test tool setup" install_test_tools
 trap stop_services EXIT
-phase "services" start_postgres
+phase "services" eval "start_postgres; start_redis; start_coturn"
 
 cd "$ROOT"
 phase "css" build_css
