@@ -7,10 +7,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_test_tools() {
   apt_install chromium chromium-driver postgresql redis-server coturn
-  if ! cmp -s "$ROOT/tests/e2e/package-lock.json" "$ROOT/tests/e2e/node_modules/.package-lock.json.src" 2>/dev/null; then
-    (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error \
-      && cp package-lock.json node_modules/.package-lock.json.src)
-  fi
+  local dir
+  for dir in "$ROOT/tests/e2e" "$ROOT/benches/peerjs"; do
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.src" 2>/dev/null; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error \
+        && cp package-lock.json node_modules/.package-lock.json.src)
+    fi
+  done
 }
 
 phase "tool setup" install_build_tools
@@ -24,7 +27,9 @@ phase "rust tests" cargo test --features server "$@"
 [ $# -gt 0 ] && exit 0
 phase "lint" lint
 phase "fuzz" fuzz
-phase "swarm benchmark (N = 10, 100)" cargo bench --bench swarm --features sim -- quick
+phase "swarm benchmark" cargo bench --bench swarm --features sim
+export PEERJS_DIR="$ROOT/benches/peerjs"
+phase "signaling load benchmark (vs PeerJS)" cargo bench --bench signal_load --features server
 
 phase "release build" build_bundle
 phase "browser tests" node --test tests/e2e/

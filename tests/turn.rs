@@ -123,7 +123,7 @@ async fn allocate(server: &str, username: &str, password: &str) -> Result<u16, u
     // First request without credentials: the server answers 401 with its realm and nonce.
     let challenge = exchange(
         &sock,
-        &encode(ALLOCATE, rand_tid(), &[transport.clone()], None),
+        &encode(ALLOCATE, rand_tid(), std::slice::from_ref(&transport), None),
     )
     .await;
     assert_eq!(challenge.kind, ALLOCATE_ERR);
