@@ -1,6 +1,7 @@
 //! Server functions: one signature for both sides. In the browser they are HTTP calls; on the
 //! server their bodies hand over to `crate::server`. Paths are fixed so tests and curl can use them.
 
+use crate::protocol::room::RoomManifest;
 use crate::protocol::{CreatedRoom, FileEntry, RoomTicket, RoomView};
 use dioxus::fullstack::{AsStatusCode, ServerFnError, StatusCode};
 use dioxus::prelude::*;
@@ -70,8 +71,13 @@ impl From<crate::server::rooms::RoomError> for ApiError {
 pub async fn create_room(
     title: Option<String>,
     files: Vec<FileEntry>,
+    manifest: Option<RoomManifest>,
 ) -> Result<CreatedRoom, ApiError> {
-    let request = crate::protocol::CreateRoomRequest { title, files };
+    let request = crate::protocol::CreateRoomRequest {
+        title,
+        files,
+        manifest,
+    };
     let now = crate::server::rooms::now_secs();
     Ok(crate::server::rooms::create(&state.0, request, now).await?)
 }

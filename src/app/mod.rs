@@ -3,6 +3,7 @@
 
 pub mod components;
 pub mod pages;
+pub mod transfer;
 
 use dioxus::prelude::*;
 use pages::{Home, NotFound, RoomPage, Upload};

@@ -22,6 +22,31 @@ pub struct CreateRoomRequest {
     #[serde(default)]
     pub title: Option<String>,
     pub files: Vec<FileEntry>,
+    /// The content's piece size and Merkle root, hashed by the sender's browser. Without
+    /// it the room lists files but cannot be downloaded.
+    #[serde(default)]
+    pub manifest: Option<RoomManifest>,
+}
+
+/// What the server keeps of a room's content: 36 bytes, whatever its size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomManifest {
+    pub piece_size: u32,
+    /// Merkle root of the piece hashes, 64 hex digits.
+    pub root: String,
+}
+
+impl RoomManifest {
+    /// The root as bytes; `None` unless it is 64 hex digits.
+    pub fn root_hash(&self) -> Option<super::manifest::Hash> {
+        super::manifest::from_hex(&self.root)
+    }
+
+    /// The piece layout for these files.
+    pub fn layout(&self, files: &[FileEntry]) -> Result<super::manifest::Layout, InvalidRoom> {
+        super::manifest::Layout::new(self.piece_size, files.iter().map(|f| f.size).collect())
+            .map_err(|e| InvalidRoom::BadManifest(e.to_string()))
+    }
 }
 
 /// What the server answers to a new room: the id and the creator's ticket.
@@ -48,6 +73,8 @@ pub struct RoomView {
     pub id: RoomId,
     pub title: Option<String>,
     pub files: Vec<FileEntry>,
+    /// Present when the sender hashed the files (every room made by the upload page).
+    pub manifest: Option<RoomManifest>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -87,6 +114,8 @@ pub enum InvalidRoom {
     BadMime { index: usize },
     #[error("the title is longer than {MAX_TITLE_BYTES} bytes or has control characters")]
     BadTitle,
+    #[error("the manifest is not valid: {0}")]
+    BadManifest(String),
 }
 
 impl CreateRoomRequest {
@@ -119,6 +148,14 @@ impl CreateRoomRequest {
         }
         if total > MAX_ROOM_BYTES {
             return Err(InvalidRoom::RoomTooLarge);
+        }
+        if let Some(manifest) = &self.manifest {
+            if manifest.root_hash().is_none() {
+                return Err(InvalidRoom::BadManifest(
+                    "the root must be 64 hex digits".into(),
+                ));
+            }
+            manifest.layout(&self.files)?;
         }
         Ok(())
     }
@@ -180,7 +217,11 @@ mod tests {
     }
 
     fn req(files: Vec<FileEntry>) -> CreateRoomRequest {
-        CreateRoomRequest { title: None, files }
+        CreateRoomRequest {
+            title: None,
+            files,
+            manifest: None,
+        }
     }
 
     #[test]
@@ -250,8 +291,34 @@ mod tests {
         let titled = CreateRoomRequest {
             title: Some("x".repeat(MAX_TITLE_BYTES + 1)),
             files: vec![file("a", 1)],
+            manifest: None,
         };
         assert_eq!(titled.validate(), Err(InvalidRoom::BadTitle));
+        let with = |piece_size: u32, root: &str| {
+            CreateRoomRequest {
+                title: None,
+                files: vec![file("a", 10 << 20)],
+                manifest: Some(RoomManifest {
+                    piece_size,
+                    root: root.into(),
+                }),
+            }
+            .validate()
+        };
+        let root = "ab".repeat(32);
+        assert_eq!(with(256 * 1024, &root), Ok(()));
+        assert!(matches!(
+            with(256 * 1024, "abc"),
+            Err(InvalidRoom::BadManifest(_))
+        ));
+        assert!(matches!(
+            with(300_000, &root),
+            Err(InvalidRoom::BadManifest(_))
+        ));
+        assert!(matches!(
+            with(1 << 30, &root),
+            Err(InvalidRoom::BadManifest(_))
+        ));
     }
 
     #[test]

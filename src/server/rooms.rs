@@ -4,6 +4,7 @@ use super::entity::room;
 use super::state::AppState;
 use super::ticket::TicketClaims;
 use crate::protocol::limits::TICKET_TTL_SECS;
+use crate::protocol::room::RoomManifest;
 use crate::protocol::room_id::ROOM_ID_BYTES;
 use crate::protocol::{
     CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, RoomId, RoomTicket, RoomView,
@@ -46,8 +47,11 @@ pub async fn create(
         file_count: Set(request.files.len() as i32),
         // Validation caps the total at 4 TiB, far below i64::MAX.
         total_size: Set(total_size as i64),
-        root_hash: Set(None),
-        piece_size: Set(None),
+        root_hash: Set(request
+            .manifest
+            .as_ref()
+            .map(|m| m.root.to_ascii_lowercase())),
+        piece_size: Set(request.manifest.as_ref().map(|m| i64::from(m.piece_size))),
         created_at: Set(now),
         expires_at: Set(expires_at),
     };
@@ -95,7 +99,15 @@ pub async fn get(state: &AppState, id: RoomId, now: i64) -> Result<RoomView, Roo
     }
     let files: Vec<FileEntry> =
         serde_json::from_str(&row.files).context("decoding a stored file list")?;
+    let manifest = match (row.root_hash, row.piece_size) {
+        (Some(root), Some(piece_size)) => Some(RoomManifest {
+            root,
+            piece_size: piece_size as u32,
+        }),
+        _ => None,
+    };
     Ok(RoomView {
+        manifest,
         id,
         title: row.title,
         files,

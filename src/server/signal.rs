@@ -67,12 +67,13 @@ pub async fn upgrade(
     let hub = state.hub.clone();
     // The transport bound sits above the protocol's, so an oversized message still gets a
     // clear close code from the socket loop instead of a dropped connection.
-    // Small buffers: most sockets sit idle, and tungstenite's 128 KiB defaults would cost
+    // Small buffers: most sockets sit idle, and tungstenite's 128 KiB read buffer would cost
     // that much memory per socket. Signals are a few hundred bytes.
     ws.max_message_size(2 * MAX_SIGNAL_MESSAGE_BYTES)
         .max_frame_size(2 * MAX_SIGNAL_MESSAGE_BYTES)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        // Written when a batch is flushed (see `socket::run`); grows only under load.
+        .write_buffer_size(16 * 1024)
         .max_write_buffer_size(4 * MAX_SIGNAL_MESSAGE_BYTES)
         .on_upgrade(move |mut socket| async move {
             match hub.join(room, addr.ip(), claims.exp, now).await {

@@ -1,8 +1,79 @@
-//! Browser-only code: the one place that touches web-sys.
+//! Browser-only code: the one place that touches web-sys. A thin shell around the pure swarm
+//! core (STYLE.md): it carries out the core's outputs with browser APIs and feeds back what
+//! happened.
+//!
+//! - [`crypto`]: SHA-256 through SubtleCrypto, and hashing files into a manifest.
+//! - [`signaling`]: the hub's WebSocket.
+//! - [`rtc`]: one RTCPeerConnection with its data channel.
+//! - [`shell`]: the event loop that drives a `Swarm` with all of the above.
+
+pub mod crypto;
+pub mod rtc;
+pub mod shell;
+pub mod signaling;
+
+use wasm_bindgen::JsCast;
 
 /// The page's origin, e.g. `http://127.0.0.1:8080`.
 pub fn origin() -> String {
     web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default()
+}
+
+/// Milliseconds on a monotonic clock.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Resolves after `ms` milliseconds.
+pub async fn sleep(ms: f64) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                resolve.unchecked_ref(),
+                ms.clamp(0.0, 2_147_483_647.0) as i32,
+            );
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// A readable message from a JavaScript error value.
+pub fn js_error(e: wasm_bindgen::JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Reads `[start, end)` of a file (or any blob) without loading the rest.
+pub async fn read_slice(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>, String> {
+    let part = blob
+        .slice_with_f64_and_f64(start as f64, end as f64)
+        .map_err(js_error)?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(part.array_buffer())
+        .await
+        .map_err(js_error)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// Asks before the tab closes (while this tab is the only seeder), or stops asking.
+pub fn warn_before_unload(on: bool) {
+    let Some(w) = web_sys::window() else { return };
+    if on {
+        let handler = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::BeforeUnloadEvent)>::new(
+            |e: web_sys::BeforeUnloadEvent| {
+                e.prevent_default();
+                e.set_return_value("Closing this tab stops sharing the files.");
+            },
+        );
+        w.set_onbeforeunload(Some(handler.as_ref().unchecked_ref()));
+        handler.forget();
+    } else {
+        w.set_onbeforeunload(None);
+    }
 }

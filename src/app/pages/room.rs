@@ -3,7 +3,8 @@
 
 use super::{Problem, set_http_status};
 use crate::api::{ApiError, get_room};
-use crate::app::components::{CopyButton, QrCode};
+use crate::app::components::{CopyButton, QrCode, TransferPanel};
+use crate::app::transfer::TransferView;
 use crate::protocol::room::{human_size, utc_datetime};
 use crate::protocol::{RoomId, RoomView};
 use dioxus::fullstack::{AsStatusCode, StatusCode};
@@ -89,9 +90,56 @@ fn RoomDetails(room: RoomView) -> Element {
             if show_qr() {
                 div { class: "mt-4", "data-testid": "room-qr", QrCode { text: link } }
             }
+            if room.manifest.is_some() {
+                Download { room: room.clone() }
+            }
             p { class: "mt-8 rounded-md bg-slate-100 p-4 text-sm text-slate-600",
                 "Downloads come straight from the people sharing this room; keep this page open to fetch and re-share the files."
             }
         }
     }
 }
+
+/// Joins the room's swarm as soon as the page is interactive and shows the transfer.
+#[component]
+fn Download(room: RoomView) -> Element {
+    let view = use_signal(TransferView::default);
+    let mut started = use_signal(|| false);
+    use_effect(move || {
+        if started() {
+            return;
+        }
+        started.set(true);
+        start_download(room.clone(), view);
+    });
+    rsx! { TransferPanel { view } }
+}
+
+#[cfg(feature = "web")]
+fn start_download(room: RoomView, mut view: Signal<TransferView>) {
+    use crate::app::transfer::Phase;
+    let Some(manifest) = room.manifest.clone() else {
+        return;
+    };
+    let (Some(root), Ok(layout)) = (manifest.root_hash(), manifest.layout(&room.files)) else {
+        view.with_mut(|v| v.phase = Phase::Failed("the room's manifest is damaged".into()));
+        return;
+    };
+    spawn(async move {
+        match crate::api::join_room(room.id.to_string()).await {
+            Ok(ticket) => crate::web::shell::start(crate::web::shell::Setup {
+                room: room.id.to_string(),
+                ticket: ticket.ticket,
+                layout,
+                root,
+                files: room.files.clone(),
+                source: None,
+                view,
+            }),
+            Err(e) => view.with_mut(|v| v.phase = Phase::Failed(e.to_string())),
+        }
+    });
+}
+
+#[cfg(not(feature = "web"))]
+fn start_download(_room: RoomView, _view: Signal<TransferView>) {}

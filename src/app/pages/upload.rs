@@ -2,7 +2,9 @@
 
 use crate::api::create_room;
 use crate::app::Route;
-use crate::app::components::{CopyButton, QrCode};
+use crate::app::components::{CopyButton, QrCode, TransferPanel};
+use crate::app::transfer::TransferView;
+use crate::protocol::room::RoomManifest;
 use crate::protocol::room::human_size;
 use crate::protocol::{CreatedRoom, FileEntry};
 use dioxus::html::{FileData, HasFileData};
@@ -11,9 +13,65 @@ use dioxus::prelude::*;
 #[derive(Clone, PartialEq)]
 enum Step {
     Choosing,
+    /// Reading and hashing the files (bytes done so far, of the total).
+    Hashing(u64, u64),
     Creating,
     Ready(CreatedRoom),
     Failed(String),
+}
+
+/// Starts seeding the hashed files into a created room.
+type StartSeeding = Box<dyn FnOnce(&CreatedRoom, Signal<TransferView>)>;
+
+/// Hashed files, ready to create a room with, and how to start seeding them.
+struct Prepared {
+    manifest: RoomManifest,
+    seed: StartSeeding,
+}
+
+/// Hashes the chosen files in the browser (lazily, piece by piece) into the room manifest.
+#[cfg(feature = "web")]
+async fn prepare(
+    chosen: Vec<FileData>,
+    entries: Vec<FileEntry>,
+    mut step: Signal<Step>,
+) -> Result<Prepared, String> {
+    let files: Vec<web_sys::File> = chosen
+        .iter()
+        .filter_map(|f| f.inner().downcast_ref::<web_sys::File>().cloned())
+        .collect();
+    if files.len() != chosen.len() {
+        return Err("this browser did not hand over the files".into());
+    }
+    let total: u64 = entries.iter().map(|f| f.size).sum();
+    let (layout, hashes, root) =
+        crate::web::crypto::hash_files(&files, |done| step.set(Step::Hashing(done, total))).await?;
+    let manifest = RoomManifest {
+        piece_size: layout.piece_size,
+        root: crate::protocol::manifest::to_hex(&root),
+    };
+    let seed = Box::new(move |room: &CreatedRoom, view: Signal<TransferView>| {
+        crate::web::warn_before_unload(true);
+        crate::web::shell::start(crate::web::shell::Setup {
+            room: room.id.to_string(),
+            ticket: room.ticket.clone(),
+            layout,
+            root,
+            files: entries,
+            source: Some((files, hashes)),
+            view,
+        });
+    });
+    Ok(Prepared { manifest, seed })
+}
+
+#[cfg(not(feature = "web"))]
+async fn prepare(
+    _chosen: Vec<FileData>,
+    _entries: Vec<FileEntry>,
+    _step: Signal<Step>,
+) -> Result<Prepared, String> {
+    Err("sharing runs in the browser".into())
 }
 
 #[component]
@@ -22,9 +80,10 @@ pub fn Upload() -> Element {
     let mut step = use_signal(|| Step::Choosing);
     let mut title = use_signal(String::new);
     let mut dragging = use_signal(|| false);
+    let view = use_signal(TransferView::default);
 
     let mut start = move |chosen: Vec<FileData>| {
-        if chosen.is_empty() || matches!(step(), Step::Creating) {
+        if chosen.is_empty() || matches!(step(), Step::Creating | Step::Hashing(..)) {
             return;
         }
         let entries: Vec<FileEntry> = chosen
@@ -36,11 +95,20 @@ pub fn Upload() -> Element {
             })
             .collect();
         files.set(entries.clone());
-        step.set(Step::Creating);
+        let total = entries.iter().map(|f| f.size).sum();
+        step.set(Step::Hashing(0, total));
         let title = Some(title()).filter(|t| !t.trim().is_empty());
         spawn(async move {
-            match create_room(title, entries).await {
-                Ok(room) => step.set(Step::Ready(room)),
+            let prepared = match prepare(chosen, entries.clone(), step).await {
+                Ok(p) => p,
+                Err(e) => return step.set(Step::Failed(e)),
+            };
+            step.set(Step::Creating);
+            match create_room(title, entries, Some(prepared.manifest)).await {
+                Ok(room) => {
+                    (prepared.seed)(&room, view);
+                    step.set(Step::Ready(room));
+                }
                 Err(e) => step.set(Step::Failed(e.to_string())),
             }
         });
@@ -56,7 +124,12 @@ pub fn Upload() -> Element {
         document::Title { "Share files · meshdrop" }
         h1 { class: "text-3xl font-bold tracking-tight", "Share files" }
         match step() {
-            Step::Ready(room) => rsx! { ShareLink { room, files: files() } },
+            Step::Ready(room) => rsx! {
+                div {
+                    ShareLink { room, files: files() }
+                    TransferPanel { view }
+                }
+            },
             current => rsx! {
                 label { class: "mt-6 block text-sm font-medium text-slate-700", r#for: "title", "Title (optional)" }
                 input {
@@ -87,19 +160,38 @@ pub fn Upload() -> Element {
                         multiple: true,
                         class: "sr-only",
                         "data-testid": "file-input",
-                        disabled: matches!(current, Step::Creating),
+                        disabled: matches!(current, Step::Creating | Step::Hashing(..)),
                         onchange: move |e| start(e.files()),
                     }
                 }
-                if matches!(current, Step::Creating) {
-                    p { class: "mt-4 text-slate-600", "data-testid": "creating", "Creating your room…" }
-                }
-                if let Step::Failed(reason) = &current {
-                    p { class: "mt-4 rounded-md bg-red-50 p-3 text-red-700", role: "alert", "data-testid": "upload-error",
+                Status { step: current.clone() }
+            },
+        }
+    }
+}
+
+/// Hashing progress, "creating", or why it failed: one element whose content changes.
+#[component]
+fn Status(step: Step) -> Element {
+    rsx! {
+        div { class: "mt-4", "data-testid": "status",
+            match step {
+                Step::Hashing(done, total) => rsx! {
+                    div { "data-testid": "hashing",
+                        p { class: "text-slate-600", "Hashing {human_size(done)} of {human_size(total)}…" }
+                        progress { class: "mt-2 w-full", max: "{total.max(1)}", value: "{done}" }
+                    }
+                },
+                Step::Creating => rsx! {
+                    p { class: "text-slate-600", "data-testid": "creating", "Creating your room…" }
+                },
+                Step::Failed(reason) => rsx! {
+                    p { class: "rounded-md bg-red-50 p-3 text-red-700", role: "alert", "data-testid": "upload-error",
                         "Could not create the room: {reason}"
                     }
-                }
-            },
+                },
+                _ => rsx! {},
+            }
         }
     }
 }
@@ -112,7 +204,7 @@ fn ShareLink(room: CreatedRoom, files: Vec<FileEntry>) -> Element {
         div { class: "mt-6 rounded-xl border border-emerald-200 bg-emerald-50 p-6", "data-testid": "share",
             h2 { class: "text-lg font-semibold", "Your link is ready" }
             p { class: "text-sm text-slate-600",
-                "{files.len()} file(s), {human_size(total)}. Keep this tab open while people download."
+                "{files.len()} file(s), {human_size(total)}. This tab is the source: keep it open while people download."
             }
             div { class: "mt-4 flex flex-wrap items-center gap-2",
                 input {

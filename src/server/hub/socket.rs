@@ -128,7 +128,13 @@ where
                 }
                 queued = session.rx.recv() => match queued {
                     Some(msg) => {
-                        if ws.send(text(&msg)).await.is_err() {
+                        // Under load several messages wait: write them all, flush once.
+                        let mut ok = ws.feed(text(&msg)).await.is_ok();
+                        for _ in 0..64 {
+                            let Ok(more) = session.rx.try_recv() else { break };
+                            ok = ok && ws.feed(text(&more)).await.is_ok();
+                        }
+                        if !ok || ws.flush().await.is_err() {
                             break 'run None;
                         }
                     }
