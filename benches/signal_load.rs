@@ -111,6 +111,7 @@ fn start_meshdrop(database: Option<&str>, redis: Option<&str>) -> Server {
         .env("MESHDROP_HUB_MESSAGES_PER_SEC", "1000000")
         .env("MESHDROP_HUB_MAX_SOCKETS_PER_IP", "1000000")
         .env("MESHDROP_HUB_MAX_PEERS_PER_ROOM", "100000")
+        .env("MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR", "1000000")
         .env("RUST_LOG", "error")
         .stdout(Stdio::null());
     if let Some(db) = database {

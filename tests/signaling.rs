@@ -300,3 +300,32 @@ async fn every_limit_closes_with_its_own_code_and_the_hub_carries_on() {
     let survivor = join(&app.base, room.id, &room.ticket).await;
     assert!(survivor.members.len() <= 1, "{:?}", survivor.members);
 }
+
+#[tokio::test]
+async fn room_creation_is_limited_per_address() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR", "2")],
+    )
+    .await;
+    create_room(&app.client, &app.base).await;
+    create_room(&app.client, &app.base).await;
+    let refused = app
+        .client
+        .post(app.url("/api/rooms"))
+        .json(&serde_json::json!({"title": null, "files": [{"name": "a", "size": 1, "mime": ""}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 rooms per hour"),
+        "{body}"
+    );
+    // Reading and joining rooms is not limited.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}

@@ -31,6 +31,12 @@ pub async fn guard(request: Request, next: Next) -> Response {
     if !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
+    if request.method() == axum::http::Method::POST
+        && request.uri().path() == "/api/rooms"
+        && let Some(refusal) = room_quota(&request)
+    {
+        return refusal;
+    }
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, MAX_REQUEST_BODY_BYTES).await {
         Ok(bytes) => bytes,
@@ -64,5 +70,68 @@ pub async fn guard(request: Request, next: Next) -> Response {
             )
         }
         None => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+/// Rooms one address may create per hour: a sliding window per IP.
+#[derive(Default)]
+pub struct RoomQuota {
+    created: std::sync::Mutex<
+        std::collections::HashMap<std::net::IpAddr, std::collections::VecDeque<u64>>,
+    >,
+}
+
+impl RoomQuota {
+    /// Records a creation at `now` (seconds) unless `ip` already made `limit` in the last hour.
+    pub fn allow(&self, ip: std::net::IpAddr, now: u64, limit: usize) -> bool {
+        let mut created = self.created.lock().expect("quota lock");
+        // Forget addresses whose whole window has passed, so the map stays small.
+        if created.len() > 10_000 {
+            created.retain(|_, times| times.back().is_some_and(|&t| now < t + 3600));
+        }
+        let times = created.entry(ip).or_default();
+        while times.front().is_some_and(|&t| now >= t + 3600) {
+            times.pop_front();
+        }
+        if times.len() >= limit {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+}
+
+fn room_quota(request: &Request) -> Option<Response> {
+    let state = request.extensions().get::<super::state::AppState>()?;
+    let addr = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
+    let limit = state.settings.rooms_per_ip_per_hour;
+    let now = super::rooms::now_secs().max(0) as u64;
+    (!state.room_quota.allow(addr.0.ip(), now, limit)).then(|| {
+        error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("at most {limit} rooms per hour from one address; try again later"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoomQuota;
+
+    #[test]
+    fn the_room_quota_is_a_sliding_hour_per_address() {
+        let quota = RoomQuota::default();
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert!(quota.allow(a, 1000, 2));
+        assert!(quota.allow(a, 1500, 2));
+        assert!(!quota.allow(a, 2000, 2), "third within the hour");
+        assert!(quota.allow(b, 2000, 2), "other addresses are not affected");
+        assert!(
+            quota.allow(a, 4600, 2),
+            "the first creation left the window"
+        );
+        assert!(!quota.allow(a, 4700, 2));
     }
 }

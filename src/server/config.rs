@@ -61,6 +61,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "lifetime of minted TURN credentials (default 3600)",
     ),
     (
+        "MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR",
+        "rooms one address may create per hour (default 120)",
+    ),
+    (
         "MESHDROP_HUB_MAX_PEERS_PER_ROOM",
         "peers in one room at once (default 2000)",
     ),
@@ -91,6 +95,7 @@ pub struct Settings {
     /// True when no secret was configured and a development one was generated or reused.
     pub jwt_secret_generated: bool,
     pub redis_url: Option<SecretString>,
+    pub rooms_per_ip_per_hour: usize,
     pub ice: IceConfig,
     pub hub: HubLimits,
 }
@@ -149,6 +154,7 @@ impl fmt::Debug for Settings {
             .field("room_ttl_secs", &self.room_ttl_secs)
             .field("jwt_secret_generated", &self.jwt_secret_generated)
             .field("redis", &self.redis_url.as_ref().map(|_| "<configured>"))
+            .field("rooms_per_ip_per_hour", &self.rooms_per_ip_per_hour)
             .field("ice", &self.ice)
             .field("hub", &self.hub)
             .finish()
@@ -366,6 +372,12 @@ impl Settings {
             room_ttl_secs,
             jwt_secret_generated,
             redis_url,
+            rooms_per_ip_per_hour: number(
+                &get,
+                "MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR",
+                120,
+                1..=10_000_000,
+            )? as usize,
             ice,
             hub,
         })

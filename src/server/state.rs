@@ -12,6 +12,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub tickets: Arc<Tickets>,
     pub hub: super::hub::Hub,
+    pub room_quota: Arc<super::api_guard::RoomQuota>,
 }
 
 impl AppState {
@@ -27,6 +28,7 @@ impl AppState {
         .await?;
         Ok(Self {
             hub,
+            room_quota: Arc::default(),
             settings: Arc::new(settings),
             db,
             tickets,
