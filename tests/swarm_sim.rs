@@ -61,6 +61,35 @@ fn a_corrupting_peer_is_banned_and_everyone_still_completes() {
     assert_eq!(report.banned, vec![3]);
 }
 
+/// The browser's shape, as in the e2e test: large pieces in several blocks, the seeder gone,
+/// and a late joiner fed by three peers, one of them a liar. Most pieces then mix blocks
+/// from several peers; the liar must be found without blaming its honest co-senders.
+#[test]
+fn a_liar_in_multi_source_pieces_is_found_block_by_block() {
+    for seed in [1, 2, 3] {
+        let mut cfg = scenario(4, 16 << 20, 256 * 1024, seed);
+        cfg.swarm.block_size = 64 * 1024;
+        cfg.peers[1].corrupt = true;
+        cfg.peers[0].leave_ms = Some(40_000);
+        cfg.peers[4].join_ms = 45_000;
+        let report = assert_clean(&cfg);
+        assert!(
+            report.last_finish(&cfg).is_some(),
+            "seed {seed}: {:?}",
+            report.finished_ms
+        );
+        assert!(
+            report.pieces_failed > 0,
+            "seed {seed}: the liar was never used"
+        );
+        assert_eq!(
+            report.banned,
+            vec![1],
+            "seed {seed}: only the liar is banned"
+        );
+    }
+}
+
 #[test]
 fn completes_under_churn_while_a_copy_of_each_piece_survives() {
     let mut cfg = scenario(30, 1 << 20, 32 * 1024, 5);

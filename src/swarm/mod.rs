@@ -63,8 +63,6 @@ pub struct SwarmConfig {
     pub max_partial_bytes: u64,
     /// Endgame: most requests for the same block.
     pub max_duplicates: u8,
-    /// Bad pieces before a peer is banned.
-    pub ban_after_bad_pieces: u32,
     /// Initial seeding: while some piece has no copy among our peers, a complete peer reveals
     /// only a few pieces to each peer (the least-spread ones, different for each peer), so
     /// its upload goes to new pieces instead of duplicates (BitTorrent's super-seeding).
@@ -95,7 +93,6 @@ impl Default for SwarmConfig {
             max_partial_pieces: 64,
             max_partial_bytes: 64 * 1024 * 1024,
             max_duplicates: 2,
-            ban_after_bad_pieces: 3,
             super_seed: true,
             reveals_per_peer: 2,
             max_strikes: 32,
@@ -229,7 +226,10 @@ pub struct Swarm {
     have: Bitfield,
     have_bytes: u64,
     picker: Picker,
-    verifying: BTreeMap<u32, (Bytes, Vec<(PeerId, u32)>)>,
+    verifying: BTreeMap<u32, Verifying>,
+    /// Pieces that failed with several contributors: the bad copy and who sent each
+    /// sub-block, kept until a good copy shows who lied.
+    failed: BTreeMap<u32, (Bytes, Vec<Option<PeerId>>)>,
     peers: BTreeMap<PeerId, Peer>,
     banned: BTreeSet<PeerId>,
     reads_in_flight: usize,
@@ -298,6 +298,7 @@ impl Swarm {
             have_bytes,
             picker,
             verifying: BTreeMap::new(),
+            failed: BTreeMap::new(),
             peers: BTreeMap::new(),
             banned: BTreeSet::new(),
             reads_in_flight: 0,
@@ -439,6 +440,8 @@ impl Swarm {
         for o in p.outstanding.iter().filter(|o| !o.released) {
             self.picker.release(&o.block);
         }
+        // A suspect piece reserved for this peer would otherwise wait for it forever.
+        self.picker.disown(peer);
         self.last_sent.remove(&peer);
         if matches!(&self.hashes, Hashes::Fetching { from, .. } if *from == peer) {
             self.hashes = Hashes::Unknown;
@@ -455,7 +458,9 @@ impl Swarm {
     }
 
     fn ban(&mut self, peer: PeerId, reason: String) {
-        self.banned.insert(peer);
+        if !self.banned.insert(peer) {
+            return;
+        }
         self.out.push_back(Output::Event(Event::Banned {
             peer,
             reason: reason.clone(),
@@ -689,21 +694,23 @@ impl Swarm {
             self.send(other, Frame::Cancel(b));
         }
         if let Some(done) = self.picker.take_complete(piece) {
+            let sources = done.sources();
             let data = done.data.freeze();
             self.verifying
-                .insert(piece, (data.clone(), done.contributors));
+                .insert(piece, (data.clone(), done.contributors, sources));
             self.out.push_back(Output::Verify { piece, data });
         }
     }
 
     fn on_hashed(&mut self, piece: u32, digest: Hash) {
-        let Some((data, contributors)) = self.verifying.remove(&piece) else {
+        let Some((data, contributors, sources)) = self.verifying.remove(&piece) else {
             return;
         };
         let Hashes::Known(manifest) = &self.hashes else {
             return;
         };
         if manifest.verify_digest(piece, data.len(), &digest) {
+            self.blame_earlier_failure(piece, &data);
             self.accept_piece(piece, data);
             return;
         }
@@ -717,27 +724,48 @@ impl Swarm {
         if let [(peer, _)] = contributors[..] {
             // A piece from a single peer is certainly its fault.
             self.picker.suspect.remove(&piece);
+            self.failed.remove(&piece);
             self.ban(
                 peer,
                 format!("sent data for piece {piece} that failed its hash check"),
             );
         } else {
-            // Several contributors: count it against each, and fetch the piece from one peer
-            // next time so the culprit is known for sure.
+            // Several contributors: nobody is blamed yet. The piece is fetched from one peer
+            // next time; once it verifies, the failed copy is compared with it block by
+            // block, and whoever sent a differing block is proven to have lied.
             self.picker.suspect.insert(piece);
-            for (peer, _) in contributors {
-                let Some(p) = self.peers.get_mut(&peer) else {
-                    continue;
-                };
-                p.bad_pieces += 1;
-                let bad = p.bad_pieces;
-                if bad >= self.cfg.ban_after_bad_pieces * 2 {
-                    self.ban(
-                        peer,
-                        format!("took part in {bad} pieces that failed their hash check"),
-                    );
-                }
+            if self.failed.len() >= MAX_FAILED_KEPT {
+                let oldest = *self.failed.keys().next().expect("non-empty");
+                self.failed.remove(&oldest);
             }
+            self.failed.insert(piece, (data, sources));
+        }
+    }
+
+    /// A piece that failed with several contributors has now verified: ban every peer whose
+    /// sub-block differs from the good copy (and only those).
+    fn blame_earlier_failure(&mut self, piece: u32, good: &Bytes) {
+        let Some((bad, sources)) = self.failed.remove(&piece) else {
+            return;
+        };
+        let mut liars = BTreeSet::new();
+        for (i, from) in sources.iter().enumerate() {
+            let start = i * SUB_BLOCK as usize;
+            let end = (start + SUB_BLOCK as usize).min(good.len());
+            if let Some(peer) = from
+                && bad.get(start..end) != good.get(start..end)
+            {
+                liars.insert(*peer);
+            }
+        }
+        for peer in liars {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.bad_pieces += 1;
+            }
+            self.ban(
+                peer,
+                format!("sent a block of piece {piece} that differs from the verified data"),
+            );
         }
     }
 
@@ -1135,6 +1163,13 @@ struct Reveal {
     told: BTreeMap<PeerId, Bitfield>,
     times: Vec<u32>,
 }
+
+/// A complete piece waiting for its digest: data, bytes per contributor, sender of each
+/// sub-block.
+type Verifying = (Bytes, Vec<(PeerId, u32)>, Vec<Option<PeerId>>);
+
+/// Failed multi-source pieces kept for blame at once (each holds one piece's data).
+const MAX_FAILED_KEPT: usize = 16;
 
 /// A per-peer tie-break so peers are offered different pieces.
 fn mix_index(piece: u32, peer: PeerId) -> u64 {

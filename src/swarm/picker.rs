@@ -25,6 +25,8 @@ pub const SUB_BLOCK: u32 = 16 * 1024;
 struct Sub {
     requests: u8,
     received: bool,
+    /// Who sent these bytes, so a failed piece can later be blamed block by block.
+    from: Option<super::PeerId>,
 }
 
 /// A piece being downloaded.
@@ -55,6 +57,11 @@ impl Partial {
 
     pub fn is_complete(&self) -> bool {
         self.received as usize == self.subs.len()
+    }
+
+    /// The sender of each sub-block, in order.
+    pub fn sources(&self) -> Vec<Option<super::PeerId>> {
+        self.subs.iter().map(|s| s.from).collect()
     }
 }
 
@@ -287,6 +294,7 @@ impl Picker {
                 p.free -= 1;
             }
             s.received = true;
+            s.from = Some(from);
             p.received += 1;
             let from_off = (i * SUB_BLOCK - block.offset) as usize;
             let to_off = (i * SUB_BLOCK) as usize;
@@ -313,6 +321,15 @@ impl Picker {
     }
 
     /// Takes a finished piece out of the in-progress set.
+    /// `peer` is gone: pieces reserved for it may be fetched from anyone again.
+    pub fn disown(&mut self, peer: super::PeerId) {
+        for p in self.partial.values_mut() {
+            if p.owner == Some(peer) {
+                p.owner = None;
+            }
+        }
+    }
+
     pub fn take_complete(&mut self, piece: u32) -> Option<Partial> {
         if self.partial.get(&piece).is_some_and(Partial::is_complete) {
             self.partial.remove(&piece)

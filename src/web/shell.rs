@@ -72,7 +72,8 @@ struct State {
     received_from: HashMap<PeerId, u64>,
     stats: HashMap<PeerId, (f64, f64, u32)>,
     uploaded: u64,
-    /// Test-only: serve corrupted blocks (`?corrupt` in the page URL).
+    /// Test-only: serve corrupted blocks (`#corrupt` after the room link). Harmless: peers
+    /// verify every piece and ban whoever sends bad ones.
     corrupt: bool,
     view: Signal<TransferView>,
     rendered_ms: f64,
@@ -95,8 +96,8 @@ async fn run(setup: Setup) {
     let seeding = setup.source.is_some();
     let total_bytes = setup.layout.total_size();
     let corrupt = web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .is_some_and(|q| q.contains("corrupt"));
+        .and_then(|w| w.location().hash().ok())
+        .is_some_and(|h| h == "#corrupt");
     let mut st = State {
         tx: tx.clone(),
         hub: None,

@@ -35,6 +35,19 @@ async function peerPage() {
   return { context, page, errors };
 }
 
+/** Waits for the transfer to finish; on timeout the panel's text explains what it was doing. */
+async function waitDone(page, timeout) {
+  try {
+    await page.waitForSelector('[data-phase="done"]', { timeout });
+  } catch (e) {
+    const panel = await page
+      .locator('[data-testid="transfer"]')
+      .evaluate((el) => el.textContent + " | log: " + [...el.querySelectorAll("li")].map((l) => l.textContent).join(" | "))
+      .catch(() => "(no panel)");
+    throw new Error(`${e.message}\npanel: ${panel}`);
+  }
+}
+
 function sha256(path) {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
@@ -65,7 +78,7 @@ test("1 seeder and 3 leechers: byte-identical files, each from several peers", {
   const started = Date.now();
   const results = await Promise.all(
     leechers.map(async (l, i) => {
-      await l.page.waitForSelector('[data-phase="done"]', { timeout: 240_000 });
+      await waitDone(l.page, 240_000);
       const sources = await l.page.$$eval('[data-testid="peer"]', (rows) =>
         rows.map((r) => Number(r.dataset.received)).filter((n) => n > 0).length,
       );
@@ -86,4 +99,30 @@ test("1 seeder and 3 leechers: byte-identical files, each from several peers", {
     assert.deepEqual(r.errors, [], `leecher ${i} page errors`);
   }
   assert.deepEqual(seeder.errors, []);
+
+  // Re-seeding: the seeder leaves; a late leecher completes from the three leechers alone.
+  // One of them now serves corrupted blocks (test-only switch): the late leecher must
+  // detect it, ban it, and still save the right bytes.
+  await seeder.context.close();
+  const corrupt = leechers[0];
+  await corrupt.page.goto(`${link}#corrupt`);
+  await corrupt.page.reload(); // a fragment change alone does not reload the page
+  await waitHydrated(corrupt.page);
+  await waitDone(corrupt.page, 120_000);
+  const late = await peerPage();
+  await late.page.goto(link);
+  await waitHydrated(late.page);
+  await waitDone(late.page, 120_000);
+  const [download] = await Promise.all([
+    late.page.waitForEvent("download"),
+    late.page.click('[data-testid="save"]'),
+  ]);
+  const saved = join(dir, "late.bin");
+  await download.saveAs(saved);
+  assert.equal(sha256(saved), expected, "the late leecher saved a different file");
+  const log = await late.page.$$eval('[data-testid="log"] li', (items) => items.map((i) => i.textContent));
+  assert.ok(
+    log.some((line) => line.includes("banned peer")),
+    `the corrupting peer was not banned; log: ${log.join(" | ")}`,
+  );
 });
