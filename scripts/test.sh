@@ -33,4 +33,5 @@ phase "signaling load benchmark (vs PeerJS)" cargo bench --bench signal_load --f
 
 phase "release build" build_bundle
 phase "browser tests" node --test tests/e2e/
+phase "browser benchmark (P1, first byte)" node tests/e2e/bench.mjs
 log "all tests passed in $SECONDS s"

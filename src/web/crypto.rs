@@ -25,9 +25,105 @@ pub async fn sha256(data: &[u8]) -> Result<Hash, String> {
         .map_err(|_| "SubtleCrypto returned a digest of the wrong length".to_string())
 }
 
-/// The files' layout, piece hashes and root. Reads one piece at a time per lane (never a
-/// whole file) and reports progress as bytes hashed.
+/// The hashing worker (`assets/hash-worker.js`): same algorithm as [`hash_files_here`],
+/// off the page's main thread so the page stays responsive while gigabytes are hashed.
+mod worker_asset {
+    use dioxus::prelude::*;
+    pub const HASH_WORKER: Asset = asset!("/assets/hash-worker.js");
+}
+use worker_asset::HASH_WORKER;
+
+/// The files' layout, piece hashes and root, hashed in a Web Worker (or on this thread if
+/// the worker cannot start). Reports progress as bytes hashed.
 pub async fn hash_files(
+    files: &[web_sys::File],
+    mut progress: impl FnMut(u64),
+) -> Result<(Layout, Vec<Hash>, Hash), String> {
+    let sizes: Vec<u64> = files.iter().map(|f| f.size() as u64).collect();
+    let piece_size = choose_piece_size(sizes.iter().sum());
+    let layout = Layout::new(piece_size, sizes).map_err(|e| e.to_string())?;
+    match in_worker(files, piece_size, &mut progress).await {
+        Ok(hashes) if hashes.len() == layout.piece_count() as usize => {
+            let root = merkle_root(&hashes);
+            Ok((layout, hashes, root))
+        }
+        Ok(_) => Err("the hashing worker returned the wrong number of hashes".into()),
+        Err(WorkerError::Unavailable) => hash_files_here(files, progress).await,
+        Err(WorkerError::Failed(e)) => Err(e),
+    }
+}
+
+enum WorkerError {
+    /// The worker could not start: hash on this thread instead.
+    Unavailable,
+    /// Reading or hashing failed (e.g. the file changed or vanished).
+    Failed(String),
+}
+
+async fn in_worker(
+    files: &[web_sys::File],
+    piece_size: u32,
+    progress: &mut impl FnMut(u64),
+) -> Result<Vec<Hash>, WorkerError> {
+    use wasm_bindgen::JsCast;
+    let url = HASH_WORKER.to_string();
+    let worker = web_sys::Worker::new(&url).map_err(|_| WorkerError::Unavailable)?;
+    let (tx, mut rx) = futures_channel::mpsc::unbounded::<wasm_bindgen::JsValue>();
+    let tx_err = tx.clone();
+    let on_message = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+        move |e: web_sys::MessageEvent| {
+            let _ = tx.unbounded_send(e.data());
+        },
+    );
+    let on_error = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
+        move |_e: web_sys::Event| {
+            let error = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&error, &"unavailable".into(), &true.into());
+            let _ = tx_err.unbounded_send(error.into());
+        },
+    );
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let list = js_sys::Array::new();
+    for f in files {
+        list.push(f);
+    }
+    let request = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&request, &"id".into(), &1.into());
+    let _ = js_sys::Reflect::set(&request, &"files".into(), &list);
+    let _ = js_sys::Reflect::set(&request, &"piece_size".into(), &piece_size.into());
+    worker
+        .post_message(&request)
+        .map_err(|_| WorkerError::Unavailable)?;
+    let get = |v: &wasm_bindgen::JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).ok();
+    let result = loop {
+        let Some(msg) = rx.next().await else {
+            break Err(WorkerError::Unavailable);
+        };
+        if get(&msg, "unavailable").is_some_and(|v| v.is_truthy()) {
+            break Err(WorkerError::Unavailable);
+        }
+        if let Some(error) = get(&msg, "error").and_then(|v| v.as_string()) {
+            break Err(WorkerError::Failed(error));
+        }
+        if let Some(done) = get(&msg, "done").and_then(|v| v.as_f64()) {
+            progress(done as u64);
+        }
+        if let Some(hashes) = get(&msg, "hashes").filter(|v| !v.is_undefined()) {
+            let bytes = js_sys::Uint8Array::new(&hashes).to_vec();
+            break Ok(bytes
+                .chunks_exact(32)
+                .map(|c| c.try_into().expect("32-byte chunks"))
+                .collect());
+        }
+    };
+    worker.terminate();
+    drop((on_message, on_error));
+    result
+}
+
+/// The same on this thread: reads one piece at a time per lane (never a whole file).
+pub async fn hash_files_here(
     files: &[web_sys::File],
     mut progress: impl FnMut(u64),
 ) -> Result<(Layout, Vec<Hash>, Hash), String> {

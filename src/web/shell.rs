@@ -77,6 +77,8 @@ struct State {
     corrupt: bool,
     view: Signal<TransferView>,
     rendered_ms: f64,
+    shown_bytes: bool,
+    warned_unload: bool,
     rate_sample: (f64, u64, u64),
     rates: (f64, f64),
     progress: (u32, u32, u64),
@@ -117,6 +119,8 @@ async fn run(setup: Setup) {
         corrupt,
         view: setup.view,
         rendered_ms: 0.0,
+        shown_bytes: false,
+        warned_unload: true,
         rate_sample: (now_ms(), 0, 0),
         rates: (0.0, 0.0),
         progress: (0, 0, if seeding { total_bytes } else { 0 }),
@@ -568,9 +572,12 @@ impl State {
     /// Publishes to the page at most four times a second (or at once when `force`).
     fn render(&mut self, force: bool) {
         let now = now_ms();
-        if !force && now - self.rendered_ms < 250.0 {
+        // The first verified bytes show at once (the "first byte" measurement reads them).
+        let first_bytes = self.source.is_none() && self.progress.2 > 0 && !self.shown_bytes;
+        if !force && !first_bytes && now - self.rendered_ms < 250.0 {
             return;
         }
+        self.shown_bytes |= self.progress.2 > 0;
         self.rendered_ms = now;
         let (t0, bytes0, up0) = self.rate_sample;
         let dt = (now - t0) / 1000.0;
@@ -598,6 +605,15 @@ impl State {
             })
             .collect();
         peers.sort_by_key(|r| r.id);
+        // The sender's tab asks before closing only while nobody else has every piece.
+        if self.source.is_some() {
+            let total = self.layout.piece_count();
+            let only_copy = !peers.iter().any(|p| p.pieces >= total && total > 0);
+            if only_copy != self.warned_unload {
+                self.warned_unload = only_copy;
+                super::warn_before_unload(only_copy);
+            }
+        }
         let total_bytes = self.layout.total_size();
         let view = TransferView {
             phase: self.phase.clone(),

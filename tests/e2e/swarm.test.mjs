@@ -58,6 +58,8 @@ test("1 seeder and 3 leechers: byte-identical files, each from several peers", {
   const expected = sha256(file);
 
   const seeder = await peerPage();
+  const workers = [];
+  seeder.page.on("worker", (w) => workers.push(w.url()));
   await seeder.page.goto(`${server.base}/upload`);
   await waitHydrated(seeder.page);
   await seeder.page.setInputFiles('[data-testid="file-input"]', file);
@@ -65,6 +67,7 @@ test("1 seeder and 3 leechers: byte-identical files, each from several peers", {
     .locator('[data-testid="share-link"]')
     .inputValue({ timeout: 60_000 });
   assert.match(link, /\/room\/[A-Za-z0-9_-]{22}$/);
+  assert.ok(workers.some((u) => u.includes("hash-worker")), `hashed off the main thread: ${workers}`);
   await seeder.page.waitForSelector('[data-phase="seeding"]');
 
   const leechers = [];

@@ -18,7 +18,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
         .map(|s| format!(" · about {}:{:02} left", s / 60, s % 60))
         .unwrap_or_default();
     rsx! {
-        div { class: "mt-6 rounded-xl border border-slate-200 bg-white p-4", "data-testid": "transfer",
+        div { class: "mt-6 rounded-xl border border-slate-200 bg-white p-4", "data-testid": "transfer", "data-bytes": "{v.bytes}",
             p { class: "font-medium {phase_class}", "data-testid": "phase", "data-phase": "{phase_key(&v.phase)}", "{v.phase.label()}" }
             div { class: "mt-3 h-3 w-full overflow-hidden rounded-full bg-slate-200",
                 div { class: "h-3 bg-indigo-600 transition-all", style: "width: {percent:.1}%" }
@@ -43,6 +43,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
                 }
             }
             if !v.peers.is_empty() {
+                MeshGraph { view }
                 table { class: "mt-4 w-full text-left text-sm", "data-testid": "peers",
                     thead { tr { class: "text-slate-500",
                         th { "Peer" } th { "Pieces" } th { "Received" } th { "↓" } th { "↑" }
@@ -80,5 +81,43 @@ fn phase_key(phase: &Phase) -> &'static str {
         Phase::Done => "done",
         Phase::Seeding => "seeding",
         Phase::Failed(_) => "failed",
+    }
+}
+
+/// This peer's real connections: us in the middle, each connected peer around us, the
+/// line's weight growing with what it sent us and a full ring for peers with every piece.
+#[component]
+fn MeshGraph(view: Signal<TransferView>) -> Element {
+    let v = view();
+    let n = v.peers.len().max(1) as f64;
+    let most = v.peers.iter().map(|p| p.received).max().unwrap_or(0).max(1) as f64;
+    let nodes: Vec<(f64, f64, f64, bool, String)> = v
+        .peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let angle = std::f64::consts::TAU * i as f64 / n - std::f64::consts::FRAC_PI_2;
+            let width = 1.0 + 5.0 * p.received as f64 / most;
+            (
+                100.0 + 70.0 * angle.cos(),
+                100.0 + 70.0 * angle.sin(),
+                width,
+                v.total > 0 && p.pieces >= v.total,
+                format!("{:05}", p.id % 100_000),
+            )
+        })
+        .collect();
+    rsx! {
+        svg { class: "mx-auto mt-4 h-48 w-48", view_box: "0 0 200 200", "data-testid": "mesh",
+            for (x, y, w, _, _) in nodes.iter() {
+                line { x1: "100", y1: "100", x2: "{x}", y2: "{y}", stroke: "#6366f1", stroke_width: "{w:.1}", stroke_opacity: "0.6" }
+            }
+            circle { cx: "100", cy: "100", r: "12", fill: "#4f46e5" }
+            text { x: "100", y: "104", text_anchor: "middle", font_size: "9", fill: "white", "you" }
+            for (x, y, _, complete, label) in nodes.iter() {
+                circle { cx: "{x}", cy: "{y}", r: "9", fill: if *complete { "#059669" } else { "#94a3b8" } }
+                text { x: "{x}", y: "{y + 20.0}", text_anchor: "middle", font_size: "8", fill: "#475569", "{label}" }
+            }
+        }
     }
 }

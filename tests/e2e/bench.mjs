@@ -1,0 +1,170 @@
+// Browser benchmarks, in headless Chromium against the release build, every ratio measured
+// in this one run:
+//
+// P1: 1 seeder → 1 leecher, SIZE_MIB of random data. meshdrop's time (link opened → every
+//     piece verified) against a plain RTCDataChannel blast of the same number of bytes
+//     between two pages of the same browser (64 KiB messages, same backpressure rule).
+//     Ratio = blast time / meshdrop time (1.0 means meshdrop is as fast as the raw channel).
+// First byte: link opened → first verified piece, median of 10 fresh contexts.
+//
+// `node tests/e2e/bench.mjs` after a release bundle exists (scripts/test.sh runs it).
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, openSync, writeSync, closeSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, launchBrowser, waitHydrated } from "./harness.mjs";
+
+const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB || 1024);
+const FIRST_BYTE_RUNS = 10;
+
+const server = await startServer({ RUST_LOG: "warn" });
+const browser = await launchBrowser();
+const dir = mkdtempSync(join(tmpdir(), "meshdrop-bench-"));
+
+async function peerPage() {
+  const context = await browser.newContext({ acceptDownloads: true });
+  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
+  const page = await context.newPage();
+  return { context, page };
+}
+
+function randomFile(name, mib) {
+  const path = join(dir, name);
+  const fd = openSync(path, "w");
+  for (let i = 0; i < mib; i++) writeSync(fd, randomBytes(1 << 20));
+  closeSync(fd);
+  return path;
+}
+
+/** Seeds `path` from /upload and returns the room link once the tab is seeding, with the
+ *  time from choosing the file to the link (hashing in the worker, plus creating the room). */
+async function seed(path) {
+  const s = await peerPage();
+  await s.page.goto(`${server.base}/upload`);
+  await waitHydrated(s.page);
+  const started = Date.now();
+  await s.page.setInputFiles('[data-testid="file-input"]', path);
+  const link = await s.page.locator('[data-testid="share-link"]').inputValue({ timeout: 600_000 });
+  const hashSeconds = (Date.now() - started) / 1000;
+  await s.page.waitForSelector('[data-phase="seeding"]');
+  return { ...s, link, hashSeconds };
+}
+
+async function rawBlast(bytes) {
+  const a = await peerPage();
+  const b = await peerPage();
+  await a.page.goto(`${server.base}/`);
+  await b.page.goto(`${server.base}/`);
+  const setup = (role) => `(() => {
+    const pc = new RTCPeerConnection();
+    const dc = pc.createDataChannel("blast", { negotiated: true, id: 0, ordered: true });
+    dc.binaryType = "arraybuffer";
+    window.__pc = pc; window.__dc = dc; window.__cands = [];
+    pc.onicecandidate = (e) => { if (e.candidate) window.__cands.push(e.candidate.toJSON()); };
+    window.__open = new Promise((r) => (dc.onopen = r));
+    return "${role}";
+  })()`;
+  await a.page.evaluate(setup("a"));
+  await b.page.evaluate(setup("b"));
+  const offer = await a.page.evaluate(async () => {
+    const o = await window.__pc.createOffer();
+    await window.__pc.setLocalDescription(o);
+    return o;
+  });
+  const answer = await b.page.evaluate(async (o) => {
+    await window.__pc.setRemoteDescription(o);
+    const ans = await window.__pc.createAnswer();
+    await window.__pc.setLocalDescription(ans);
+    return ans;
+  }, offer);
+  await a.page.evaluate((ans) => window.__pc.setRemoteDescription(ans), answer);
+  await new Promise((r) => setTimeout(r, 500));
+  const ca = await a.page.evaluate(() => window.__cands);
+  const cb = await b.page.evaluate(() => window.__cands);
+  await b.page.evaluate(async (cs) => { for (const c of cs) await window.__pc.addIceCandidate(c); }, ca);
+  await a.page.evaluate(async (cs) => { for (const c of cs) await window.__pc.addIceCandidate(c); }, cb);
+  await Promise.all([a.page.evaluate(() => window.__open), b.page.evaluate(() => window.__open)]);
+  const received = b.page.evaluate((total) => new Promise((resolve) => {
+    let got = 0;
+    window.__dc.onmessage = (e) => { got += e.data.byteLength; if (got >= total) resolve(got); };
+  }), bytes);
+  const started = Date.now();
+  await a.page.evaluate((total) => new Promise((resolve) => {
+    const dc = window.__dc;
+    const msg = new Uint8Array(64 * 1024);
+    crypto.getRandomValues(msg);
+    const HIGH = 8 * 1024 * 1024;
+    dc.bufferedAmountLowThreshold = 2 * 1024 * 1024;
+    let sent = 0;
+    const pump = () => {
+      while (sent < total && dc.bufferedAmount + msg.byteLength <= HIGH) {
+        dc.send(msg);
+        sent += msg.byteLength;
+      }
+      if (sent >= total) resolve(); else dc.onbufferedamountlow = pump;
+    };
+    pump();
+  }), bytes);
+  await received;
+  const seconds = (Date.now() - started) / 1000;
+  await a.context.close();
+  await b.context.close();
+  return seconds;
+}
+
+async function meshdropOnce(link) {
+  const l = await peerPage();
+  const started = Date.now();
+  await l.page.goto(link);
+  await l.page.waitForSelector('[data-phase="done"]', { timeout: 1_800_000 });
+  const seconds = (Date.now() - started) / 1000;
+  await l.context.close();
+  return seconds;
+}
+
+async function firstByte(link) {
+  const l = await peerPage();
+  const started = Date.now();
+  await l.page.goto(link);
+  await l.page.waitForFunction(
+    () => Number(document.querySelector('[data-testid="transfer"]')?.dataset.bytes || 0) > 0,
+    null,
+    { timeout: 60_000, polling: 10 },
+  );
+  const ms = Date.now() - started;
+  await l.context.close();
+  return ms;
+}
+
+try {
+  const bytes = SIZE_MIB * 1024 * 1024;
+  const big = randomFile("p1.bin", SIZE_MIB);
+  const blast = await rawBlast(bytes);
+  const seeder = await seed(big);
+  const mesh = await meshdropOnce(seeder.link);
+  await seeder.context.close();
+
+  const small = randomFile("first-byte.bin", 8);
+  const s2 = await seed(small);
+  const samples = [];
+  for (let i = 0; i < FIRST_BYTE_RUNS; i++) samples.push(await firstByte(s2.link));
+  samples.sort((x, y) => x - y);
+  const median = (samples[4] + samples[5]) / 2;
+
+  const mb = bytes / 1e6;
+  console.log(`| measurement | meshdrop | baseline | ratio |`);
+  console.log(`|---|---|---|---|`);
+  console.log(
+    `| P1: ${SIZE_MIB} MiB, 1 seeder → 1 leecher (s) | ${mesh.toFixed(1)} (${(mb / mesh).toFixed(1)} MB/s) | raw data channel blast ${blast.toFixed(1)} (${(mb / blast).toFixed(1)} MB/s) | **${(blast / mesh).toFixed(2)}** |`,
+  );
+  console.log(
+    `| hashing ${SIZE_MIB} MiB in the upload page's worker, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s) | | |`,
+  );
+  console.log(
+    `| link opened → first verified byte (ms, median of ${FIRST_BYTE_RUNS}) | **${median.toFixed(0)}** (min ${samples[0]}, max ${samples[samples.length - 1]}) | | |`,
+  );
+} finally {
+  await browser.close();
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
