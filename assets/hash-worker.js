@@ -1,26 +1,40 @@
-// Hashes files for /upload off the page's main thread. Messages in: { id, file, piece_size };
-// out: { id, done, hashes? , error? } with progress as bytes done. Pieces are read lazily with
-// Blob.slice and hashed with SubtleCrypto, four in flight, so a file is never in memory whole.
+// Hashes files for /upload off the page's main thread. Message in: { id, files, piece_size };
+// out: { id, done } as progress (bytes hashed), then { id, done, hashes } or { id, error }.
+// Files are read lazily with Blob.slice in runs of whole pieces (up to 16 MiB, so a run
+// costs one read however small the pieces), each piece hashed with SubtleCrypto; four runs
+// in flight keep the reader and the hasher busy. A file is never in memory whole.
+const RUN_BYTES = 16 * 1024 * 1024;
+
 self.onmessage = async (event) => {
   const { id, files, piece_size: pieceSize } = event.data;
   try {
-    const spans = [];
+    // Runs of consecutive pieces of one file: [file, offset, length, first piece index].
+    const runs = [];
+    let index = 0;
+    const perRun = Math.max(1, Math.floor(RUN_BYTES / pieceSize));
     for (const file of files) {
-      for (let offset = 0; offset < file.size; offset += pieceSize) {
-        spans.push([file, offset, Math.min(pieceSize, file.size - offset)]);
+      const pieces = Math.ceil(file.size / pieceSize);
+      for (let p = 0; p < pieces; p += perRun) {
+        const offset = p * pieceSize;
+        const len = Math.min(perRun * pieceSize, file.size - offset);
+        runs.push([file, offset, len, index + p]);
       }
+      index += pieces;
     }
-    const hashes = new Uint8Array(spans.length * 32);
+    const hashes = new Uint8Array(index * 32);
     let done = 0;
     let next = 0;
     let lastReport = 0;
     const lane = async () => {
-      while (next < spans.length) {
-        const index = next++;
-        const [file, offset, len] = spans[index];
-        const data = await file.slice(offset, offset + len).arrayBuffer();
-        const digest = await crypto.subtle.digest("SHA-256", data);
-        hashes.set(new Uint8Array(digest), index * 32);
+      while (next < runs.length) {
+        const [file, offset, len, first] = runs[next++];
+        const data = new Uint8Array(await file.slice(offset, offset + len).arrayBuffer());
+        const digests = [];
+        for (let at = 0; at < len; at += pieceSize) {
+          digests.push(crypto.subtle.digest("SHA-256", data.subarray(at, Math.min(at + pieceSize, len))));
+        }
+        const results = await Promise.all(digests);
+        results.forEach((d, k) => hashes.set(new Uint8Array(d), (first + k) * 32));
         done += len;
         const now = performance.now();
         if (now - lastReport > 50) {

@@ -40,9 +40,9 @@ enum Ev {
     Negotiated(PeerId, Result<Option<SignalPayload>, String>),
     /// The peer's description is applied: queued candidates may go in.
     RemoteSet(PeerId),
-    BlockRead {
-        peer: PeerId,
-        block: BlockRef,
+    /// A whole piece read from the source files (the seeder reads pieces, not blocks).
+    PieceRead {
+        piece: u32,
         data: Option<Bytes>,
     },
     Hashed {
@@ -50,6 +50,15 @@ enum Ev {
         digest: Hash,
     },
     Tick,
+}
+
+/// Pieces the sender keeps after reading them from disk (at most 16 × 16 MiB).
+const READ_CACHE_PIECES: usize = 16;
+
+fn slice_block(piece: &Bytes, block: &BlockRef) -> Option<Bytes> {
+    let start = block.offset as usize;
+    let end = start + block.len as usize;
+    (end <= piece.len()).then(|| piece.slice(start..end))
 }
 
 /// A channel that opens later than this is given up and tried again.
@@ -69,6 +78,10 @@ struct State {
     source: Option<(Vec<web_sys::File>, Vec<Hash>)>,
     /// Verified pieces (the receiver's copy, re-served to others).
     store: BTreeMap<u32, Bytes>,
+    /// The sender's recently read pieces: one file read serves all of a piece's blocks.
+    read_cache: std::collections::VecDeque<(u32, Bytes)>,
+    /// Blocks waiting for a piece read that is under way.
+    reading: HashMap<u32, Vec<(PeerId, BlockRef)>>,
     received_from: HashMap<PeerId, u64>,
     stats: HashMap<PeerId, (f64, f64, u32)>,
     uploaded: u64,
@@ -113,6 +126,8 @@ async fn run(setup: Setup) {
         files: setup.files,
         source: setup.source,
         store: BTreeMap::new(),
+        read_cache: Default::default(),
+        reading: HashMap::new(),
         received_from: HashMap::new(),
         stats: HashMap::new(),
         uploaded: 0,
@@ -215,8 +230,17 @@ impl State {
                     });
                 }
             }
-            Ev::BlockRead { peer, block, data } => {
-                self.input(Input::BlockRead { peer, block, data })
+            Ev::PieceRead { piece, data } => {
+                if let Some(data) = &data {
+                    if self.read_cache.len() >= READ_CACHE_PIECES {
+                        self.read_cache.pop_front();
+                    }
+                    self.read_cache.push_back((piece, data.clone()));
+                }
+                for (peer, block) in self.reading.remove(&piece).unwrap_or_default() {
+                    let slice = data.as_ref().and_then(|d| slice_block(d, &block));
+                    self.finish_read(peer, block, slice);
+                }
             }
             Ev::Hashed { piece, digest } => self.input(Input::Hashed { piece, digest }),
             Ev::Tick => {
@@ -478,32 +502,46 @@ impl State {
     }
 
     fn read_block(&mut self, peer: PeerId, block: BlockRef) {
-        let tx = self.tx.clone();
-        let corrupt = self.corrupt;
-        let finish = move |data: Option<Vec<u8>>| {
-            let data = data.map(|mut d| {
-                if corrupt && !d.is_empty() {
-                    d[0] ^= 0xff;
-                }
-                Bytes::from(d)
-            });
-            let _ = tx.unbounded_send(Ev::BlockRead { peer, block, data });
-        };
-        let start = u64::from(block.offset);
-        let end = start + u64::from(block.len);
         if let Some(piece) = self.store.get(&block.piece) {
-            let data = piece.get(start as usize..end as usize).map(<[u8]>::to_vec);
-            finish(data);
-        } else if let Some((files, _)) = &self.source {
-            let span = self.layout.span(block.piece);
-            let file = files[span.file as usize].clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                let data = read_slice(&file, span.offset + start, span.offset + end).await;
-                finish(data.ok());
-            });
-        } else {
-            finish(None);
+            let data = slice_block(piece, &block);
+            return self.finish_read(peer, block, data);
         }
+        if let Some((_, piece)) = self.read_cache.iter().find(|(p, _)| *p == block.piece) {
+            let data = slice_block(piece, &block);
+            return self.finish_read(peer, block, data);
+        }
+        let Some((files, _)) = &self.source else {
+            return self.finish_read(peer, block, None);
+        };
+        let waiting = self.reading.entry(block.piece).or_default();
+        waiting.push((peer, block));
+        if waiting.len() > 1 {
+            return; // the piece is already being read
+        }
+        let span = self.layout.span(block.piece);
+        let file = files[span.file as usize].clone();
+        let tx = self.tx.clone();
+        let piece = block.piece;
+        wasm_bindgen_futures::spawn_local(async move {
+            let data = read_slice(&file, span.offset, span.offset + u64::from(span.len)).await;
+            let _ = tx.unbounded_send(Ev::PieceRead {
+                piece,
+                data: data.ok().map(Bytes::from),
+            });
+        });
+    }
+
+    /// Answers a read, corrupting it first under the test-only switch.
+    fn finish_read(&mut self, peer: PeerId, block: BlockRef, data: Option<Bytes>) {
+        let data = match data {
+            Some(d) if self.corrupt && !d.is_empty() => {
+                let mut bad = d.to_vec();
+                bad[0] ^= 0xff;
+                Some(Bytes::from(bad))
+            }
+            other => other,
+        };
+        self.input(Input::BlockRead { peer, block, data });
     }
 
     fn on_event(&mut self, event: Event) {
