@@ -33,16 +33,20 @@ mod worker_asset {
 }
 use worker_asset::HASH_WORKER;
 
+/// The piece layout the files get: piece size chosen from their total size.
+fn layout_for(files: &[web_sys::File]) -> Result<Layout, String> {
+    let sizes: Vec<u64> = files.iter().map(|f| f.size() as u64).collect();
+    Layout::new(choose_piece_size(sizes.iter().sum()), sizes).map_err(|e| e.to_string())
+}
+
 /// The files' layout, piece hashes and root, hashed in a Web Worker (or on this thread if
 /// the worker cannot start). Reports progress as bytes hashed.
 pub async fn hash_files(
     files: &[web_sys::File],
     mut progress: impl FnMut(u64),
 ) -> Result<(Layout, Vec<Hash>, Hash), String> {
-    let sizes: Vec<u64> = files.iter().map(|f| f.size() as u64).collect();
-    let piece_size = choose_piece_size(sizes.iter().sum());
-    let layout = Layout::new(piece_size, sizes).map_err(|e| e.to_string())?;
-    match in_worker(files, piece_size, &mut progress).await {
+    let layout = layout_for(files)?;
+    match in_worker(files, layout.piece_size, &mut progress).await {
         Ok(hashes) if hashes.len() == layout.piece_count() as usize => {
             let root = merkle_root(&hashes);
             Ok((layout, hashes, root))
@@ -127,9 +131,7 @@ pub async fn hash_files_here(
     files: &[web_sys::File],
     mut progress: impl FnMut(u64),
 ) -> Result<(Layout, Vec<Hash>, Hash), String> {
-    let sizes: Vec<u64> = files.iter().map(|f| f.size() as u64).collect();
-    let piece_size = choose_piece_size(sizes.iter().sum());
-    let layout = Layout::new(piece_size, sizes).map_err(|e| e.to_string())?;
+    let layout = layout_for(files)?;
     let mut hashes = Vec::with_capacity(layout.piece_count() as usize);
     let mut done = 0u64;
     // A few pieces in flight keep SubtleCrypto and the file reader busy at once.
