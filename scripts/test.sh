@@ -10,7 +10,7 @@ install_test_tools() {
   local dir
   for dir in "$ROOT/tests/e2e" "$ROOT/benches/peerjs"; do
     if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.src" 2>/dev/null; then
-      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error \
+      (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
         && cp package-lock.json node_modules/.package-lock.json.src)
     fi
   done

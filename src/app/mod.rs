@@ -41,7 +41,12 @@ fn Shell() -> Element {
     // Effects only run in the browser, so this marks the page once it is interactive
     // (tests wait for it; it is also a cheap way to see hydration worked).
     let mut hydrated = use_signal(|| false);
-    use_effect(move || hydrated.set(true));
+    use_effect(move || {
+        hydrated.set(true);
+        // Once per page load: drop download caches that are stale or already saved.
+        #[cfg(feature = "web")]
+        crate::web::cache::collect_garbage_soon();
+    });
     rsx! {
         div { class: "min-h-screen flex flex-col bg-slate-50 text-slate-900", "data-hydrated": "{hydrated}",
             header { class: "border-b border-slate-200 bg-white",

@@ -7,9 +7,15 @@ use crate::protocol::room::human_size;
 pub enum Phase {
     #[default]
     Connecting,
+    /// Re-hashing pieces a previous visit left on disk.
+    Verifying {
+        pieces: u32,
+    },
     /// Waiting for a peer to send the piece-hash layer.
     FetchingHashes,
     Downloading,
+    /// Every piece verified; the last writes are reaching the disk.
+    Finishing,
     Done,
     Seeding,
     Failed(String),
@@ -19,8 +25,12 @@ impl Phase {
     pub fn label(&self) -> String {
         match self {
             Phase::Connecting => "Connecting to peers…".into(),
+            Phase::Verifying { pieces } => {
+                format!("Verifying {pieces} piece(s) saved by an earlier visit…")
+            }
             Phase::FetchingHashes => "Checking the file list with a peer…".into(),
             Phase::Downloading => "Downloading".into(),
+            Phase::Finishing => "Writing the last pieces to disk…".into(),
             Phase::Done => "Done: every piece verified".into(),
             Phase::Seeding => "Seeding".into(),
             Phase::Failed(why) => format!("Failed: {why}"),
@@ -37,6 +47,41 @@ pub struct PeerRow {
     pub pieces: u32,
     /// Piece data we received from it.
     pub received: u64,
+}
+
+/// One file of the room: how much of it is here, and how fast it is arriving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRow {
+    pub name: String,
+    pub size: u64,
+    pub have: u64,
+    pub rate: f64,
+}
+
+impl FileRow {
+    pub fn percent(&self) -> f64 {
+        if self.size == 0 {
+            return 100.0;
+        }
+        self.have as f64 * 100.0 / self.size as f64
+    }
+
+    pub fn eta_secs(&self) -> Option<u64> {
+        eta(self.size.saturating_sub(self.have), self.rate)
+    }
+}
+
+fn eta(left: u64, rate: f64) -> Option<u64> {
+    (rate > 1.0 && left > 0).then(|| (left as f64 / rate).ceil() as u64)
+}
+
+/// `m:ss` (or `h:mm:ss`) for an ETA.
+pub fn duration(secs: u64) -> String {
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    }
 }
 
 /// A file ready to save: an object URL for the assembled bytes.
@@ -62,6 +107,12 @@ pub struct TransferView {
     pub members: usize,
     pub saved: Vec<Saved>,
     pub log: Vec<String>,
+    pub files: Vec<FileRow>,
+    /// Bytes taken back from this browser's cache instead of downloaded again.
+    pub restored: u64,
+    /// Piece bytes received from peers since this page opened.
+    pub received: u64,
+    pub room: String,
 }
 
 impl TransferView {
@@ -74,11 +125,32 @@ impl TransferView {
 
     /// Seconds left at the current rate, if it is moving.
     pub fn eta_secs(&self) -> Option<u64> {
-        (self.down_rate > 1.0 && self.bytes < self.total_bytes)
-            .then(|| ((self.total_bytes - self.bytes) as f64 / self.down_rate).ceil() as u64)
+        eta(self.total_bytes.saturating_sub(self.bytes), self.down_rate)
     }
 }
 
 pub fn rate(bytes_per_sec: f64) -> String {
     format!("{}/s", human_size(bytes_per_sec.max(0.0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_only_while_moving_and_unfinished() {
+        let row = |have, rate| FileRow {
+            name: "a".into(),
+            size: 1000,
+            have,
+            rate,
+        };
+        assert_eq!(row(500, 100.0).eta_secs(), Some(5));
+        assert_eq!(row(999, 100.0).eta_secs(), Some(1));
+        assert_eq!(row(1000, 100.0).eta_secs(), None);
+        assert_eq!(row(0, 0.0).eta_secs(), None);
+        assert_eq!(row(250, 0.0).percent(), 25.0);
+        assert_eq!(duration(61), "1:01");
+        assert_eq!(duration(3725), "1:02:05");
+    }
 }

@@ -343,6 +343,14 @@ impl Swarm {
         &self.layout
     }
 
+    /// The verified piece-hash layer, once known (a resuming peer keeps it with its cache).
+    pub fn piece_hashes(&self) -> Option<&[Hash]> {
+        match &self.hashes {
+            Hashes::Known(m) => Some(&m.piece_hashes),
+            _ => None,
+        }
+    }
+
     pub fn peer_ids(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.peers.keys().copied()
     }

@@ -5,9 +5,13 @@
 //! - [`crypto`]: SHA-256 through SubtleCrypto, and hashing files into a manifest.
 //! - [`signaling`]: the hub's WebSocket.
 //! - [`rtc`]: one RTCPeerConnection with its data channel.
+//! - [`disk`], [`cache`]: a receiver's copy in OPFS files, and what IndexedDB remembers
+//!   about it for resuming.
 //! - [`shell`]: the event loop that drives a `Swarm` with all of the above.
 
+pub mod cache;
 pub mod crypto;
+pub mod disk;
 pub mod rtc;
 pub mod shell;
 pub mod signaling;
@@ -75,5 +79,19 @@ pub fn warn_before_unload(on: bool) {
         handler.forget();
     } else {
         w.set_onbeforeunload(None);
+    }
+}
+
+/// Starts a download of `url` as `name` (an anchor with `download`, clicked).
+pub fn save_url(url: &str, name: &str) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    if let Ok(a) = document.create_element("a")
+        && let Ok(a) = a.dyn_into::<web_sys::HtmlAnchorElement>()
+    {
+        a.set_href(url);
+        a.set_download(name);
+        a.click();
     }
 }

@@ -5,12 +5,14 @@
 //! carries out the swarm's outputs. Nothing else mutates the state, so there are no locks
 //! and no re-entrancy.
 
+use super::cache::{self, RoomRecord};
+use super::disk::Disk;
 use super::rtc::{Conn, RtcEvent};
 use super::signaling::{Hub, HubEvent};
 use super::{crypto, now_ms, read_slice};
-use crate::app::transfer::{PeerRow, Phase, Saved, TransferView};
+use crate::app::transfer::{FileRow, PeerRow, Phase, Saved, TransferView};
 use crate::protocol::FileEntry;
-use crate::protocol::manifest::{Hash, Layout};
+use crate::protocol::manifest::{Hash, Layout, Manifest};
 use crate::protocol::signal::{ClientMessage, IceServer, ServerMessage, SignalPayload};
 use crate::protocol::wire::{BlockRef, Frame};
 use crate::swarm::bitfield::Bitfield;
@@ -19,7 +21,9 @@ use bytes::Bytes;
 use dioxus::prelude::{Signal, WritableExt};
 use futures_channel::mpsc::{UnboundedSender, unbounded};
 use futures_util::StreamExt;
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 /// What the page hands over to start a transfer.
 pub struct Setup {
@@ -40,7 +44,7 @@ enum Ev {
     Negotiated(PeerId, Result<Option<SignalPayload>, String>),
     /// The peer's description is applied: queued candidates may go in.
     RemoteSet(PeerId),
-    /// A whole piece read from the source files (the seeder reads pieces, not blocks).
+    /// A whole piece read from our copy (reads are whole pieces, served block by block).
     PieceRead {
         piece: u32,
         data: Option<Bytes>,
@@ -49,16 +53,62 @@ enum Ev {
         piece: u32,
         digest: Hash,
     },
+    /// A verified piece is on disk (or could not be written).
+    Written {
+        piece: u32,
+        result: Result<(), String>,
+    },
+    /// Every piece is on disk and the files are closed: here they are, read-only.
+    Finished(Result<Vec<web_sys::File>, String>),
+    /// The resume record was written (or not).
+    Flushed(Result<(), String>),
     Tick,
 }
 
-/// Pieces the sender keeps after reading them from disk (at most 16 × 16 MiB).
-const READ_CACHE_PIECES: usize = 16;
+/// Recently read or verified pieces kept in memory: one disk read serves all of a piece's
+/// blocks, and fresh pieces (the ones others want next) are served without a read.
+const READ_CACHE_BYTES: usize = 32 << 20;
+
+/// Where this tab's copy of the files lives.
+enum Storage {
+    /// The sender's own files.
+    Source(Vec<web_sys::File>),
+    /// A receiver's OPFS files: written through the worker while downloading, then handed
+    /// back as read-only `File`s once complete.
+    Disk {
+        disk: Rc<Disk>,
+        files: Option<Vec<web_sys::File>>,
+    },
+    /// Without OPFS (or with the room open in another tab) the copy stays in memory.
+    Memory(BTreeMap<u32, Bytes>),
+}
+
+thread_local! {
+    /// Rooms whose files the person saved (the page's save links report here).
+    static SAVED_ROOMS: RefCell<HashSet<String>> = RefCell::default();
+}
+
+/// Called when a save link is clicked: the room's cache is removed once its tab has closed.
+pub fn mark_saved(room: &str) {
+    SAVED_ROOMS.with(|s| s.borrow_mut().insert(room.to_string()));
+}
+
+fn saved_here(room: &str) -> bool {
+    SAVED_ROOMS.with(|s| s.borrow().contains(room))
+}
 
 fn slice_block(piece: &Bytes, block: &BlockRef) -> Option<Bytes> {
     let start = block.offset as usize;
     let end = start + block.len as usize;
     (end <= piece.len()).then(|| piece.slice(start..end))
+}
+
+fn mime(file: &FileEntry) -> &str {
+    if file.mime.is_empty() {
+        "application/octet-stream"
+    } else {
+        &file.mime
+    }
 }
 
 /// A channel that opens later than this is given up and tried again.
@@ -72,17 +122,34 @@ struct State {
     members: Vec<PeerId>,
     ice: Vec<IceServer>,
     conns: HashMap<PeerId, Conn>,
+    room: String,
     layout: Layout,
     root: Hash,
     files: Vec<FileEntry>,
-    source: Option<(Vec<web_sys::File>, Vec<Hash>)>,
-    /// Verified pieces (the receiver's copy, re-served to others).
-    store: BTreeMap<u32, Bytes>,
-    /// The sender's recently read pieces: one file read serves all of a piece's blocks.
-    read_cache: std::collections::VecDeque<(u32, Bytes)>,
+    seeding: bool,
+    storage: Storage,
+    /// What the swarm starts with: the hash layer and pieces we already have (all of them
+    /// for the sender; for a returning receiver, the re-verified cache).
+    hashes: Option<Vec<Hash>>,
+    have: Bitfield,
+    /// Pieces whose bytes are on disk: the only ones the resume record may claim.
+    written: Bitfield,
+    /// Piece bytes taken from the cache at start (not downloaded again).
+    restored: u64,
+    /// Verified bytes per file.
+    file_bytes: Vec<u64>,
+    db: Option<Rc<idb::Database>>,
+    record_dirty: bool,
+    flushing: bool,
+    flushed_ms: f64,
+    saved_flushed: bool,
+    completed: bool,
+    finishing: bool,
+    read_cache: VecDeque<(u32, Bytes)>,
     /// Blocks waiting for a piece read that is under way.
     reading: HashMap<u32, Vec<(PeerId, BlockRef)>>,
     received_from: HashMap<PeerId, u64>,
+    received_total: u64,
     stats: HashMap<PeerId, (f64, f64, u32)>,
     uploaded: u64,
     /// Test-only: serve corrupted blocks (`#corrupt` after the room link). Harmless: peers
@@ -92,8 +159,9 @@ struct State {
     rendered_ms: f64,
     shown_bytes: bool,
     warned_unload: bool,
-    rate_sample: (f64, u64, u64),
+    rate_sample: (f64, u64, u64, Vec<u64>),
     rates: (f64, f64),
+    file_rates: Vec<f64>,
     progress: (u32, u32, u64),
     phase: Phase,
     log: Vec<String>,
@@ -108,11 +176,25 @@ pub fn start(setup: Setup) {
 
 async fn run(setup: Setup) {
     let (tx, mut rx) = unbounded::<Ev>();
-    let seeding = setup.source.is_some();
-    let total_bytes = setup.layout.total_size();
+    let count = setup.layout.piece_count();
+    let (storage, hashes, have, seeding) = match setup.source {
+        Some((files, hashes)) => (
+            Storage::Source(files),
+            Some(hashes),
+            Bitfield::full(count),
+            true,
+        ),
+        None => (
+            Storage::Memory(BTreeMap::new()),
+            None,
+            Bitfield::new(count),
+            false,
+        ),
+    };
     let corrupt = web_sys::window()
         .and_then(|w| w.location().hash().ok())
         .is_some_and(|h| h == "#corrupt");
+    let file_count = setup.files.len();
     let mut st = State {
         tx: tx.clone(),
         hub: None,
@@ -121,14 +203,36 @@ async fn run(setup: Setup) {
         members: Vec::new(),
         ice: Vec::new(),
         conns: HashMap::new(),
+        room: setup.room.clone(),
+        written: Bitfield::new(count),
+        file_bytes: (0..file_count)
+            .map(|i| {
+                if seeding {
+                    setup.layout.file_sizes[i]
+                } else {
+                    0
+                }
+            })
+            .collect(),
         layout: setup.layout,
         root: setup.root,
         files: setup.files,
-        source: setup.source,
-        store: BTreeMap::new(),
-        read_cache: Default::default(),
+        seeding,
+        storage,
+        hashes,
+        have,
+        restored: 0,
+        db: None,
+        record_dirty: false,
+        flushing: false,
+        flushed_ms: 0.0,
+        saved_flushed: false,
+        completed: false,
+        finishing: false,
+        read_cache: VecDeque::new(),
         reading: HashMap::new(),
         received_from: HashMap::new(),
+        received_total: 0,
         stats: HashMap::new(),
         uploaded: 0,
         corrupt,
@@ -136,9 +240,10 @@ async fn run(setup: Setup) {
         rendered_ms: 0.0,
         shown_bytes: false,
         warned_unload: true,
-        rate_sample: (now_ms(), 0, 0),
+        rate_sample: (now_ms(), 0, 0, vec![0; file_count]),
         rates: (0.0, 0.0),
-        progress: (0, 0, if seeding { total_bytes } else { 0 }),
+        file_rates: vec![0.0; file_count],
+        progress: (0, 0, 0),
         phase: if seeding {
             Phase::Seeding
         } else {
@@ -147,6 +252,17 @@ async fn run(setup: Setup) {
         log: Vec::new(),
         saved: Vec::new(),
     };
+    if !seeding {
+        st.prepare_storage().await;
+    }
+    st.progress = (
+        st.have.count(),
+        count,
+        st.have
+            .iter_ones()
+            .map(|p| u64::from(st.layout.piece_len(p)))
+            .sum(),
+    );
     let hub_tx = tx.clone();
     match Hub::connect(&setup.room, &setup.ticket, move |e| {
         let _ = hub_tx.unbounded_send(Ev::Hub(e));
@@ -173,6 +289,158 @@ async fn run(setup: Setup) {
 impl State {
     fn now(&self) -> u64 {
         now_ms() as u64
+    }
+
+    /// A receiver's start: clear out stale caches, open this room's files on disk, and take
+    /// back whatever a previous visit left there, re-hashing every piece before trusting it.
+    async fn prepare_storage(&mut self) {
+        let disk = match Disk::start() {
+            Ok(disk) => disk,
+            Err(e) => {
+                self.log.push(format!(
+                    "no disk storage ({e}); keeping the download in memory"
+                ));
+                return;
+            }
+        };
+        // The previous page of this tab may still hold the files for a moment after a reload.
+        let mut opened = Err(String::new());
+        for _ in 0..5 {
+            opened = disk.open(&self.room, &self.layout).await;
+            if opened.is_ok() {
+                break;
+            }
+            super::sleep(200.0).await;
+        }
+        if let Err(e) = opened {
+            self.log.push(format!(
+                "no disk storage ({e}); keeping the download in memory"
+            ));
+            return;
+        }
+        let disk = Rc::new(disk);
+        self.storage = Storage::Disk {
+            disk: disk.clone(),
+            files: None,
+        };
+        let db = match cache::open().await {
+            Ok(db) => db,
+            Err(e) => {
+                self.log
+                    .push(format!("no resume record ({e}); a reload starts over"));
+                return;
+            }
+        };
+        let record = match cache::load(&db, &self.room).await {
+            Ok(record) => record,
+            Err(e) => {
+                self.log
+                    .push(format!("could not read the resume record: {e}"));
+                None
+            }
+        };
+        self.db = Some(Rc::new(db));
+        let Some(record) = record.filter(|r| r.root == self.root) else {
+            return;
+        };
+        if Manifest::from_layer(self.layout.clone(), self.root, record.hashes.clone()).is_err() {
+            return;
+        }
+        let count = self.layout.piece_count();
+        let claimed: Vec<u32> = Bitfield::from_wire(&record.have, count)
+            .map(|b| b.iter_ones().collect())
+            .unwrap_or_default();
+        if !claimed.is_empty() {
+            self.phase = Phase::Verifying {
+                pieces: claimed.len() as u32,
+            };
+            self.render(true);
+            match disk.verify(&self.layout, &claimed, &record.hashes).await {
+                Ok(ok) => {
+                    let mut damaged = 0;
+                    for (&piece, good) in claimed.iter().zip(ok) {
+                        if good {
+                            self.have.set(piece);
+                            self.written.set(piece);
+                            let len = u64::from(self.layout.piece_len(piece));
+                            self.restored += len;
+                            self.file_bytes[self.layout.span(piece).file as usize] += len;
+                        } else {
+                            damaged += 1;
+                        }
+                    }
+                    if damaged > 0 {
+                        self.log.push(format!(
+                            "{damaged} cached piece(s) no longer matched their hash; fetching them again"
+                        ));
+                    }
+                }
+                Err(e) => self.log.push(format!("could not check the cache: {e}")),
+            }
+        }
+        self.hashes = Some(record.hashes);
+        self.phase = Phase::Connecting;
+    }
+
+    /// Writes the resume record when pieces landed on disk since the last write (at most
+    /// once a second: one transaction for the whole batch), or to keep the room fresh.
+    fn flush_record(&mut self, force: bool) {
+        let now = now_ms();
+        let saved = saved_here(&self.room);
+        let due = force
+            || (self.record_dirty && now - self.flushed_ms >= 1_000.0)
+            || saved != self.saved_flushed
+            || now - self.flushed_ms >= cache::TOUCH_EVERY_MS;
+        if self.flushing || !due {
+            return;
+        }
+        let (Some(db), Some(hashes)) = (
+            self.db.clone(),
+            self.swarm.as_ref().and_then(|s| s.piece_hashes()),
+        ) else {
+            return;
+        };
+        let record = RoomRecord {
+            room: self.room.clone(),
+            root: self.root,
+            hashes: hashes.to_vec(),
+            have: self.written.to_wire().to_vec(),
+            touched: js_sys::Date::now(),
+            saved,
+        };
+        self.flushing = true;
+        self.record_dirty = false;
+        self.flushed_ms = now;
+        self.saved_flushed = saved;
+        let tx = self.tx.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = cache::store(&db, &record).await;
+            let _ = tx.unbounded_send(Ev::Flushed(result));
+        });
+    }
+
+    /// Once complete and every piece is on disk: close the files and offer them for saving.
+    fn maybe_finish(&mut self) {
+        if !self.completed || self.finishing || !self.saved.is_empty() {
+            return;
+        }
+        match &self.storage {
+            Storage::Disk { disk, files: None } if self.written.is_complete() => {
+                self.finishing = true;
+                let disk = disk.clone();
+                let tx = self.tx.clone();
+                let count = self.files.len();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = disk.finish(count).await;
+                    let _ = tx.unbounded_send(Ev::Finished(result));
+                });
+            }
+            Storage::Memory(_) => {
+                self.assemble_from_memory();
+                self.phase = Phase::Done;
+            }
+            _ => {}
+        }
     }
 
     fn input(&mut self, input: Input) {
@@ -232,10 +500,7 @@ impl State {
             }
             Ev::PieceRead { piece, data } => {
                 if let Some(data) = &data {
-                    if self.read_cache.len() >= READ_CACHE_PIECES {
-                        self.read_cache.pop_front();
-                    }
-                    self.read_cache.push_back((piece, data.clone()));
+                    self.remember(piece, data.clone());
                 }
                 for (peer, block) in self.reading.remove(&piece).unwrap_or_default() {
                     let slice = data.as_ref().and_then(|d| slice_block(d, &block));
@@ -243,6 +508,32 @@ impl State {
                 }
             }
             Ev::Hashed { piece, digest } => self.input(Input::Hashed { piece, digest }),
+            Ev::Written { piece, result } => match result {
+                Ok(()) => {
+                    self.written.set(piece);
+                    self.record_dirty = true;
+                    self.maybe_finish();
+                }
+                Err(e) => self.phase = Phase::Failed(format!("could not write to disk: {e}")),
+            },
+            Ev::Finished(Ok(files)) => {
+                self.offer_files(&files);
+                if let Storage::Disk { files: slot, .. } = &mut self.storage {
+                    *slot = Some(files);
+                }
+                self.phase = Phase::Done;
+                self.flush_record(true);
+            }
+            Ev::Finished(Err(e)) => {
+                self.phase = Phase::Failed(format!("could not close the files: {e}"))
+            }
+            Ev::Flushed(result) => {
+                self.flushing = false;
+                if let Err(e) = result {
+                    self.log
+                        .push(format!("could not update the resume record: {e}"));
+                }
+            }
             Ev::Tick => {
                 let now = now_ms();
                 let stale: Vec<PeerId> = self
@@ -261,6 +552,21 @@ impl State {
                     self.input(Input::Members(self.members.clone()));
                 }
                 self.input(Input::Timeout);
+                self.flush_record(false);
+            }
+        }
+    }
+
+    /// Keeps a piece in the small in-memory cache, dropping the oldest beyond the budget.
+    fn remember(&mut self, piece: u32, data: Bytes) {
+        if self.read_cache.iter().any(|(p, _)| *p == piece) {
+            return;
+        }
+        self.read_cache.push_back((piece, data));
+        let mut bytes: usize = self.read_cache.iter().map(|(_, d)| d.len()).sum();
+        while bytes > READ_CACHE_BYTES && self.read_cache.len() > 2 {
+            if let Some((_, d)) = self.read_cache.pop_front() {
+                bytes -= d.len();
             }
         }
     }
@@ -275,27 +581,32 @@ impl State {
             } => {
                 self.me = you;
                 self.ice = ice_servers;
-                let count = self.layout.piece_count();
-                let (have, hashes) = match &self.source {
-                    Some((_, hashes)) => (Bitfield::full(count), Some(hashes.clone())),
-                    None => (Bitfield::new(count), None),
-                };
-                if self.source.is_none() && count == 0 {
-                    self.phase = Phase::Done;
-                }
                 self.swarm = Some(Swarm::new(
                     SwarmConfig::default(),
                     you,
                     self.layout.clone(),
                     self.root,
-                    hashes,
-                    have,
+                    self.hashes.take(),
+                    self.have.clone(),
                     you.0 ^ (now_ms() as u64),
                 ));
                 self.members = members;
                 self.members.push(you);
-                if self.source.is_none() {
-                    self.phase = Phase::FetchingHashes;
+                if !self.seeding {
+                    self.phase = if self.have.is_complete() {
+                        // Everything came from the cache (or the room is empty).
+                        self.completed = true;
+                        self.maybe_finish();
+                        Phase::Finishing
+                    } else if self
+                        .swarm
+                        .as_ref()
+                        .is_some_and(|s| s.piece_hashes().is_some())
+                    {
+                        Phase::Downloading
+                    } else {
+                        Phase::FetchingHashes
+                    };
                 }
                 self.input(Input::Members(self.members.clone()));
             }
@@ -408,6 +719,7 @@ impl State {
             RtcEvent::Message(bytes) => {
                 if bytes.len() > 1024 {
                     *self.received_from.entry(peer).or_default() += bytes.len() as u64;
+                    self.received_total += bytes.len() as u64;
                 }
                 self.input(Input::Message {
                     peer,
@@ -490,7 +802,7 @@ impl State {
                 None
             }
             Output::Store { piece, data } => {
-                self.store.insert(piece, data);
+                self.store_piece(piece, data);
                 None
             }
             Output::Write { .. } => None,
@@ -501,29 +813,61 @@ impl State {
         }
     }
 
+    /// A verified piece: onto disk (or into memory), and kept handy for re-serving.
+    fn store_piece(&mut self, piece: u32, data: Bytes) {
+        let span = self.layout.span(piece);
+        self.file_bytes[span.file as usize] += u64::from(span.len);
+        match &mut self.storage {
+            Storage::Memory(map) => {
+                map.insert(piece, data);
+            }
+            Storage::Disk { disk, files: None } => {
+                let write = disk.write(span.file, span.offset, &data);
+                let tx = self.tx.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = write.await;
+                    let _ = tx.unbounded_send(Ev::Written { piece, result });
+                });
+                self.remember(piece, data);
+            }
+            Storage::Source(_) | Storage::Disk { .. } => {}
+        }
+    }
+
     fn read_block(&mut self, peer: PeerId, block: BlockRef) {
-        if let Some(piece) = self.store.get(&block.piece) {
-            let data = slice_block(piece, &block);
+        if let Storage::Memory(map) = &self.storage {
+            let data = map.get(&block.piece).and_then(|p| slice_block(p, &block));
             return self.finish_read(peer, block, data);
         }
         if let Some((_, piece)) = self.read_cache.iter().find(|(p, _)| *p == block.piece) {
             let data = slice_block(piece, &block);
             return self.finish_read(peer, block, data);
         }
-        let Some((files, _)) = &self.source else {
-            return self.finish_read(peer, block, None);
-        };
         let waiting = self.reading.entry(block.piece).or_default();
         waiting.push((peer, block));
         if waiting.len() > 1 {
             return; // the piece is already being read
         }
         let span = self.layout.span(block.piece);
-        let file = files[span.file as usize].clone();
-        let tx = self.tx.clone();
+        let end = span.offset + u64::from(span.len);
         let piece = block.piece;
+        let read: std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>>>> =
+            match &self.storage {
+                Storage::Source(files)
+                | Storage::Disk {
+                    files: Some(files), ..
+                } => {
+                    let file = files[span.file as usize].clone();
+                    Box::pin(async move { read_slice(&file, span.offset, end).await })
+                }
+                Storage::Disk { disk, files: None } => {
+                    Box::pin(disk.read(span.file, span.offset, span.len))
+                }
+                Storage::Memory(_) => unreachable!("answered above"),
+            };
+        let tx = self.tx.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let data = read_slice(&file, span.offset, span.offset + u64::from(span.len)).await;
+            let data = read.await;
             let _ = tx.unbounded_send(Ev::PieceRead {
                 piece,
                 data: data.ok().map(Bytes::from),
@@ -568,38 +912,54 @@ impl State {
                 self.stats.insert(peer, (down_rate, up_rate, pieces));
             }
             Event::Completed => {
-                if self.source.is_none() && self.saved.is_empty() {
-                    self.assemble();
-                    self.phase = Phase::Done;
+                if !self.seeding {
+                    self.completed = true;
+                    self.phase = Phase::Finishing;
+                    self.maybe_finish();
                 }
             }
         }
     }
 
-    /// Every file as a Blob of its verified pieces, with an object URL to save it.
-    fn assemble(&mut self) {
+    /// Every file as a Blob of its verified pieces (the in-memory fallback).
+    fn assemble_from_memory(&mut self) {
+        let Storage::Memory(map) = &self.storage else {
+            return;
+        };
+        let mut blobs = Vec::new();
         for (i, file) in self.files.iter().enumerate() {
             let parts = js_sys::Array::new();
             for piece in self.layout.file_pieces(i) {
-                if let Some(data) = self.store.get(&piece) {
+                if let Some(data) = map.get(&piece) {
                     parts.push(&js_sys::Uint8Array::from(data.as_ref()));
                 }
             }
             let options = web_sys::BlobPropertyBag::new();
-            options.set_type(if file.mime.is_empty() {
-                "application/octet-stream"
-            } else {
-                &file.mime
-            });
-            let url = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
-                .and_then(|blob| web_sys::Url::create_object_url_with_blob(&blob));
-            match url {
+            options.set_type(mime(file));
+            match web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options) {
+                Ok(blob) => blobs.push(blob),
+                Err(e) => {
+                    return self.log.push(format!(
+                        "could not assemble {}: {}",
+                        file.name,
+                        super::js_error(e)
+                    ));
+                }
+            }
+        }
+        self.offer_files(&blobs);
+    }
+
+    /// A save link (object URL) per file. The disk-backed `File`s cost no memory to save.
+    fn offer_files<B: AsRef<web_sys::Blob>>(&mut self, blobs: &[B]) {
+        for (file, blob) in self.files.iter().zip(blobs) {
+            match web_sys::Url::create_object_url_with_blob(blob.as_ref()) {
                 Ok(url) => self.saved.push(Saved {
                     name: file.name.clone(),
                     url,
                 }),
                 Err(e) => self.log.push(format!(
-                    "could not assemble {}: {}",
+                    "could not offer {} for saving: {}",
                     file.name,
                     super::js_error(e)
                 )),
@@ -611,21 +971,27 @@ impl State {
     fn render(&mut self, force: bool) {
         let now = now_ms();
         // The first verified bytes show at once (the "first byte" measurement reads them).
-        let first_bytes = self.source.is_none() && self.progress.2 > 0 && !self.shown_bytes;
+        let first_bytes = !self.seeding && self.progress.2 > 0 && !self.shown_bytes;
         if !force && !first_bytes && now - self.rendered_ms < 250.0 {
             return;
         }
         self.shown_bytes |= self.progress.2 > 0;
         self.rendered_ms = now;
-        let (t0, bytes0, up0) = self.rate_sample;
+        let (t0, bytes0, up0, files0) = &self.rate_sample;
         let dt = (now - t0) / 1000.0;
         if dt >= 1.0 {
             let bytes = self.progress.2;
             self.rates = (
-                (bytes.saturating_sub(bytes0)) as f64 / dt,
-                (self.uploaded.saturating_sub(up0)) as f64 / dt,
+                (bytes.saturating_sub(*bytes0)) as f64 / dt,
+                (self.uploaded.saturating_sub(*up0)) as f64 / dt,
             );
-            self.rate_sample = (now, bytes, self.uploaded);
+            self.file_rates = self
+                .file_bytes
+                .iter()
+                .zip(files0)
+                .map(|(now, then)| now.saturating_sub(*then) as f64 / dt)
+                .collect();
+            self.rate_sample = (now, bytes, self.uploaded, self.file_bytes.clone());
         }
         let mut peers: Vec<PeerRow> = self
             .conns
@@ -644,7 +1010,7 @@ impl State {
             .collect();
         peers.sort_by_key(|r| r.id);
         // The sender's tab asks before closing only while nobody else has every piece.
-        if self.source.is_some() {
+        if self.seeding {
             let total = self.layout.piece_count();
             let only_copy = !peers.iter().any(|p| p.pieces >= total && total > 0);
             if only_copy != self.warned_unload {
@@ -657,11 +1023,26 @@ impl State {
             phase: self.phase.clone(),
             have: self.progress.0,
             total: self.layout.piece_count(),
-            bytes: if self.source.is_some() {
+            bytes: if self.seeding {
                 total_bytes
             } else {
                 self.progress.2
             },
+            files: self
+                .files
+                .iter()
+                .zip(&self.file_bytes)
+                .zip(&self.file_rates)
+                .map(|((f, &have), &rate)| FileRow {
+                    name: f.name.clone(),
+                    size: f.size,
+                    have,
+                    rate,
+                })
+                .collect(),
+            restored: self.restored,
+            received: self.received_total,
+            room: self.room.clone(),
             total_bytes,
             down_rate: self.rates.0,
             up_rate: self.rates.1,

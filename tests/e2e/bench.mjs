@@ -5,17 +5,29 @@
 //     piece verified) against a plain RTCDataChannel blast of the same number of bytes
 //     between two pages of the same browser (64 KiB messages, same backpressure rule).
 //     Ratio = blast time / meshdrop time (1.0 means meshdrop is as fast as the raw channel).
+// P2: the same file, 1 seeder → 3 leechers, meshdrop against WebTorrent 3 (its browser
+//     build, with a local bittorrent-tracker WebSocket tracker) in the same Chromium: time
+//     from the leechers opening the link (adding the magnet) until all three have every
+//     piece. Ratio = WebTorrent time / meshdrop time (above 1 means meshdrop is faster).
+// P4: a LARGE_MIB download to disk in its own browser (on-disk profile): the receiving
+//     renderer's peak RSS (VmHWM), against the file size.
 // First byte: link opened → first verified piece, median of 10 fresh contexts.
 //
 // `node tests/e2e/bench.mjs` after a release bundle exists (scripts/test.sh runs it).
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, openSync, writeSync, closeSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, writeSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated } from "./harness.mjs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import TrackerServer from "bittorrent-tracker/server";
+import { startServer, launchBrowser, launchProfile, rendererPeakRss, freePort, waitHydrated } from "./harness.mjs";
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB || 1024);
+const LARGE_MIB = Number(process.env.BENCH_LARGE_MIB || 4096);
 const FIRST_BYTE_RUNS = 10;
+const LEECHERS = 3;
+const HERE = dirname(fileURLToPath(import.meta.url));
+const WEBTORRENT_JS = readFileSync(join(HERE, "node_modules", "webtorrent", "dist", "webtorrent.min.js"));
 
 const server = await startServer({ RUST_LOG: "warn" });
 const browser = await launchBrowser();
@@ -122,6 +134,102 @@ async function meshdropOnce(link) {
   return seconds;
 }
 
+/** 1 seeder → LEECHERS leechers over meshdrop: seconds until every leecher is done. */
+async function meshdropSwarm(link) {
+  const leechers = [];
+  for (let i = 0; i < LEECHERS; i++) leechers.push(await peerPage());
+  const started = Date.now();
+  await Promise.all(leechers.map((l) => l.page.goto(link)));
+  await Promise.all(leechers.map((l) => l.page.waitForSelector('[data-phase="done"]', { timeout: 1_800_000 })));
+  const seconds = (Date.now() - started) / 1000;
+  for (const l of leechers) await l.context.close();
+  return seconds;
+}
+
+/** A page of our origin with WebTorrent's browser build loaded as `window.WebTorrent`. */
+async function webtorrentPage() {
+  const p = await peerPage();
+  await p.context.route("**/__bench/webtorrent.min.js", (route) =>
+    route.fulfill({ body: WEBTORRENT_JS, contentType: "text/javascript" }),
+  );
+  await p.page.goto(`${server.base}/`);
+  await p.page.evaluate(async () => {
+    window.WebTorrent = (await import("/__bench/webtorrent.min.js")).default;
+  });
+  return p;
+}
+
+/** The same with WebTorrent: the seeder seeds the file (hashing excluded from the time),
+ *  the leechers add its magnet link; seconds until all of them are done. */
+async function webtorrentSwarm(path) {
+  const port = await freePort();
+  const tracker = new TrackerServer({ udp: false, http: true, ws: true, stats: false });
+  await new Promise((resolve) => tracker.listen(port, "127.0.0.1", resolve));
+  const announce = `ws://127.0.0.1:${port}`;
+  const options = { tracker: { rtcConfig: { iceServers: [] } } };
+  try {
+    const seeder = await webtorrentPage();
+    await seeder.page.evaluate(() => {
+      const input = document.createElement("input");
+      input.type = "file";
+      input.id = "wt-file";
+      document.body.append(input);
+    });
+    await seeder.page.setInputFiles("#wt-file", path);
+    const magnet = await seeder.page.evaluate(
+      ({ announce, options }) =>
+        new Promise((resolve, reject) => {
+          const client = new window.WebTorrent(options);
+          client.on("error", (e) => reject(String(e)));
+          client.seed(document.getElementById("wt-file").files[0], { announce: [announce] }, (t) => resolve(t.magnetURI));
+        }),
+      { announce, options },
+    );
+    const leechers = [];
+    for (let i = 0; i < LEECHERS; i++) leechers.push(await webtorrentPage());
+    const started = Date.now();
+    await Promise.all(
+      leechers.map((l) =>
+        l.page.evaluate(
+          ({ magnet, announce, options }) =>
+            new Promise((resolve, reject) => {
+              const client = new window.WebTorrent(options);
+              client.on("error", (e) => reject(String(e)));
+              client.add(magnet, { announce: [announce] }, (t) => {
+                if (t.done) resolve();
+                t.on("done", resolve);
+              });
+            }),
+          { magnet, announce, options },
+        ),
+      ),
+    );
+    const seconds = (Date.now() - started) / 1000;
+    for (const l of leechers) await l.context.close();
+    await seeder.context.close();
+    return seconds;
+  } finally {
+    await new Promise((resolve) => tracker.close(resolve));
+  }
+}
+
+/** LARGE_MIB to disk in a browser of its own: seconds and the receiving renderer's peak RSS. */
+async function largeToDisk(link) {
+  const profile = mkdtempSync(join(tmpdir(), "meshdrop-bench-profile-"));
+  try {
+    const l = await launchProfile(profile, server.base);
+    const started = Date.now();
+    await l.page.goto(link);
+    await l.page.waitForSelector('[data-phase="done"]', { timeout: 3_600_000 });
+    const seconds = (Date.now() - started) / 1000;
+    const peak = rendererPeakRss(profile);
+    await l.context.close();
+    return { seconds, peak };
+  } finally {
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
 async function firstByte(link) {
   const l = await peerPage();
   const started = Date.now();
@@ -142,7 +250,16 @@ try {
   const blast = await rawBlast(bytes);
   const seeder = await seed(big);
   const mesh = await meshdropOnce(seeder.link);
+  const meshSwarm = await meshdropSwarm(seeder.link);
   await seeder.context.close();
+  const torrentSwarm = await webtorrentSwarm(big);
+  rmSync(big);
+
+  const large = randomFile("p4.bin", LARGE_MIB);
+  const s4 = await seed(large);
+  const p4 = await largeToDisk(s4.link);
+  await s4.context.close();
+  rmSync(large);
 
   const small = randomFile("first-byte.bin", 8);
   const s2 = await seed(small);
@@ -152,10 +269,17 @@ try {
   const median = (samples[4] + samples[5]) / 2;
 
   const mb = bytes / 1e6;
+  const mib = (n) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
   console.log(`| measurement | meshdrop | baseline | ratio |`);
   console.log(`|---|---|---|---|`);
   console.log(
     `| P1: ${SIZE_MIB} MiB, 1 seeder → 1 leecher (s) | ${mesh.toFixed(1)} (${(mb / mesh).toFixed(1)} MB/s) | raw data channel blast ${blast.toFixed(1)} (${(mb / blast).toFixed(1)} MB/s) | **${(blast / mesh).toFixed(2)}** |`,
+  );
+  console.log(
+    `| P2: ${SIZE_MIB} MiB, 1 seeder → ${LEECHERS} leechers, until all are done (s) | ${meshSwarm.toFixed(1)} | WebTorrent 3.0.21 ${torrentSwarm.toFixed(1)} | **${(torrentSwarm / meshSwarm).toFixed(2)}** |`,
+  );
+  console.log(
+    `| P4: ${LARGE_MIB} MiB to disk: receiving renderer's peak RSS | **${mib(p4.peak)}** (in ${p4.seconds.toFixed(0)} s) | file size ${mib(LARGE_MIB * 1024 * 1024)} | ${(p4.peak / (LARGE_MIB * 1024 * 1024)).toFixed(3)} |`,
   );
   console.log(
     `| hashing ${SIZE_MIB} MiB in the upload page's worker, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s) | | |`,

@@ -1,7 +1,7 @@
 // Shared by the browser tests: start the built server (dist/server) on a free port with its
 // own data directory, and launch Debian's Chromium through playwright-core.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -55,14 +55,7 @@ export async function startServer(env = {}) {
 }
 
 export async function launchBrowser() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-      "--allow-loopback-in-peer-connection",
-    ],
-  });
+  return chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: BROWSER_ARGS });
 }
 
 /** A fresh browser context whose page errors fail the test. */
@@ -79,4 +72,41 @@ export async function newPage(browser, origin) {
 /** Waits until the Dioxus app has hydrated (a client-only effect marks the shell). */
 export async function waitHydrated(page) {
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 30_000 });
+}
+
+const BROWSER_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+  "--allow-loopback-in-peer-connection",
+];
+
+/** A browser with an on-disk profile (storage survives quitting it), allowed to use WebRTC
+ *  on loopback for `origin`. Returns its one page. */
+export async function launchProfile(profileDir, origin) {
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: BROWSER_ARGS,
+    acceptDownloads: true,
+  });
+  await context.grantPermissions(["camera", "microphone"], { origin });
+  const page = context.pages()[0] || (await context.newPage());
+  return { context, page };
+}
+
+/** Peak resident memory (VmHWM, bytes) of the largest renderer process of the browser that
+ *  uses `profileDir` (Chromium passes --user-data-dir on to every child process). */
+export function rendererPeakRss(profileDir) {
+  let peak = 0;
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // Zygote-forked children rewrite their title: one space-separated string, not NULs.
+      const args = readFileSync(`/proc/${name}/cmdline`, "utf8").split(/[\0 ]/);
+      if (!args.includes("--type=renderer") || !args.includes(`--user-data-dir=${profileDir}`)) continue;
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${name}/status`, "utf8"));
+      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+    } catch {}
+  }
+  if (!peak) throw new Error(`no renderer process for ${profileDir}`);
+  return peak;
 }

@@ -1,6 +1,6 @@
 //! Progress, speed, ETA, peers and the mesh of a running transfer.
 
-use crate::app::transfer::{Phase, TransferView, rate};
+use crate::app::transfer::{Phase, TransferView, duration, rate};
 use crate::protocol::room::human_size;
 use dioxus::prelude::*;
 
@@ -15,31 +15,35 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
     };
     let eta = v
         .eta_secs()
-        .map(|s| format!(" · about {}:{:02} left", s / 60, s % 60))
+        .map(|s| format!(" · about {} left", duration(s)))
         .unwrap_or_default();
+    let restored = if v.restored > 0 {
+        format!(" · {} from this browser's cache", human_size(v.restored))
+    } else {
+        String::new()
+    };
+    let many = v.saved.len() > 1;
     rsx! {
         div { class: "mt-6 rounded-xl border border-slate-200 bg-white p-4", "data-testid": "transfer", "data-bytes": "{v.bytes}",
+            "data-restored": "{v.restored}", "data-received": "{v.received}",
             p { class: "font-medium {phase_class}", "data-testid": "phase", "data-phase": "{phase_key(&v.phase)}", "{v.phase.label()}" }
             div { class: "mt-3 h-3 w-full overflow-hidden rounded-full bg-slate-200",
                 div { class: "h-3 bg-indigo-600 transition-all", style: "width: {percent:.1}%" }
             }
             p { class: "mt-2 text-sm text-slate-600", "data-testid": "progress",
-                "{human_size(v.bytes)} of {human_size(v.total_bytes)} ({percent:.0}%) · ↓ {rate(v.down_rate)} · ↑ {rate(v.up_rate)}{eta}"
+                "{human_size(v.bytes)} of {human_size(v.total_bytes)} ({percent:.0}%) · ↓ {rate(v.down_rate)} · ↑ {rate(v.up_rate)}{eta}{restored}"
             }
             p { class: "mt-1 text-xs text-slate-500",
                 "{v.peers.len()} connected of {v.members.saturating_sub(1)} other peer(s) in the room · uploaded {human_size(v.uploaded)}"
             }
-            if !v.saved.is_empty() {
-                div { class: "mt-4 flex flex-wrap gap-2",
-                    for file in v.saved.iter() {
-                        a {
-                            class: "rounded-md bg-emerald-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-emerald-500",
-                            href: "{file.url}",
-                            download: "{file.name}",
-                            "data-testid": "save",
-                            "Save {file.name}"
-                        }
-                    }
+            FileList { view }
+            if many {
+                button {
+                    r#type: "button",
+                    class: "mt-3 rounded-md bg-emerald-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-emerald-500",
+                    "data-testid": "save-all",
+                    onclick: move |_| save_all(&view.peek()),
+                    "Save all {v.saved.len()} files"
                 }
             }
             if !v.peers.is_empty() {
@@ -73,11 +77,64 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
     }
 }
 
+/// Each file with its own progress, speed and ETA, and its save link once complete.
+#[component]
+fn FileList(view: Signal<TransferView>) -> Element {
+    let v = view();
+    rsx! {
+        ul { class: "mt-4 divide-y divide-slate-100 text-sm", "data-testid": "file-progress",
+            for (i, f) in v.files.iter().enumerate() {
+                li { class: "py-2", "data-testid": "file-row", "data-have": "{f.have}",
+                    div { class: "flex items-center justify-between gap-3",
+                        span { class: "truncate font-medium", "{f.name}" }
+                        if let Some(saved) = v.saved.get(i) {
+                            a {
+                                class: "shrink-0 rounded-md bg-emerald-600 px-3 py-1 text-sm font-medium text-white hover:bg-emerald-500",
+                                href: "{saved.url}",
+                                download: "{saved.name}",
+                                "data-testid": "save",
+                                onclick: move |_| note_saved(&view.peek().room),
+                                "Save"
+                            }
+                        } else {
+                            span { class: "shrink-0 text-xs text-slate-500",
+                                "{f.percent():.0}% · {rate(f.rate)}"
+                                if let Some(s) = f.eta_secs() { " · {duration(s)} left" }
+                            }
+                        }
+                    }
+                    div { class: "mt-1 h-1.5 w-full overflow-hidden rounded-full bg-slate-100",
+                        div { class: "h-1.5 bg-indigo-400", style: "width: {f.percent():.1}%" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Clicks every save link in turn (the browser may ask once to allow several downloads).
+fn save_all(v: &TransferView) {
+    note_saved(&v.room);
+    #[cfg(feature = "web")]
+    for file in &v.saved {
+        crate::web::save_url(&file.url, &file.name);
+    }
+}
+
+fn note_saved(room: &str) {
+    #[cfg(feature = "web")]
+    crate::web::shell::mark_saved(room);
+    #[cfg(not(feature = "web"))]
+    let _ = room;
+}
+
 fn phase_key(phase: &Phase) -> &'static str {
     match phase {
         Phase::Connecting => "connecting",
+        Phase::Verifying { .. } => "verifying",
         Phase::FetchingHashes => "hashes",
         Phase::Downloading => "downloading",
+        Phase::Finishing => "finishing",
         Phase::Done => "done",
         Phase::Seeding => "seeding",
         Phase::Failed(_) => "failed",

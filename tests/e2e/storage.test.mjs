@@ -1,0 +1,253 @@
+// A receiver's copy on disk: verified pieces go to OPFS files with the room's bitfield in
+// IndexedDB, so a reload and even a browser restart resume where they stopped (counting the
+// bytes received over the network), saved rooms and week-old caches are cleaned up, and a
+// 2 GiB download reaches disk while the receiving renderer's memory stays flat.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, mkdtempSync, openSync, writeSync, closeSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, launchBrowser, launchProfile, rendererPeakRss, waitHydrated } from "./harness.mjs";
+
+const MIB = 1024 * 1024;
+let server, browser, dir;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  dir = mkdtempSync(join(tmpdir(), "meshdrop-storage-"));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function randomFile(name, mib) {
+  const path = join(dir, name);
+  const fd = openSync(path, "w");
+  for (let i = 0; i < mib; i++) writeSync(fd, randomBytes(MIB));
+  closeSync(fd);
+  return path;
+}
+
+async function sha256(path) {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+async function seed(path) {
+  const context = await browser.newContext();
+  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
+  const page = await context.newPage();
+  await page.goto(`${server.base}/upload`);
+  await waitHydrated(page);
+  await page.setInputFiles('[data-testid="file-input"]', path);
+  const link = await page.locator('[data-testid="share-link"]').inputValue({ timeout: 300_000 });
+  await page.waitForSelector('[data-phase="seeding"]');
+  return { context, page, link };
+}
+
+/** The transfer panel's counters: verified bytes, bytes restored from the cache, bytes
+ *  received from peers since the page opened. */
+async function counters(page) {
+  return page.locator('[data-testid="transfer"]').evaluate((el) => ({
+    bytes: Number(el.dataset.bytes),
+    restored: Number(el.dataset.restored),
+    received: Number(el.dataset.received),
+  }));
+}
+
+async function waitBytes(page, atLeast, timeout = 120_000) {
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid="transfer"]')?.dataset.bytes || 0) >= n,
+    atLeast,
+    { timeout, polling: 50 },
+  );
+}
+
+/** Polls `fn` (which may be async) in the page until it returns true. Playwright's
+ *  waitForFunction treats a returned promise as truthy, so it cannot wait on async checks. */
+async function until(page, fn, arg, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await page.evaluate(fn, arg))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${fn}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function waitDone(page, timeout) {
+  try {
+    await page.waitForSelector('[data-phase="done"]', { timeout });
+  } catch (e) {
+    const panel = await page.locator('[data-testid="transfer"]').textContent().catch(() => "(no panel)");
+    throw new Error(`${e.message}\npanel: ${panel}`);
+  }
+}
+
+async function save(page, name) {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="save"]')]);
+  const path = join(dir, name);
+  await download.saveAs(path);
+  return path;
+}
+
+/** Rooms this origin keeps: IndexedDB records and OPFS directories. */
+async function cached(page) {
+  return page.evaluate(async () => {
+    const records = await new Promise((resolve, reject) => {
+      const open = indexedDB.open("meshdrop", 1);
+      open.onupgradeneeded = () => open.result.createObjectStore("rooms");
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const req = open.result.transaction("rooms").objectStore("rooms").getAllKeys();
+        req.onsuccess = () => { open.result.close(); resolve(req.result); };
+        req.onerror = () => reject(req.error);
+      };
+    });
+    const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop", { create: true });
+    const dirs = [];
+    for await (const name of top.keys()) dirs.push(name);
+    return { records: records.sort(), dirs: dirs.sort() };
+  });
+}
+
+test("a reload and a browser restart resume from the cache; saving removes it", { timeout: 300_000 }, async () => {
+  const SIZE = 64 * MIB;
+  const file = randomFile("resume.bin", 64);
+  const expected = await sha256(file);
+  const seeder = await seed(file);
+  const room = seeder.link.split("/room/")[1];
+  const profile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
+  try {
+    let leecher = await launchProfile(profile, server.base);
+    let page = leecher.page;
+    await page.goto(seeder.link);
+    await waitBytes(page, SIZE * 0.3);
+
+    // 1. Reload mid-transfer.
+    await page.reload();
+    await waitHydrated(page);
+    await page.waitForSelector('[data-testid="transfer"]');
+    await waitBytes(page, 1);
+    const afterReload = await counters(page);
+    assert.ok(afterReload.restored >= 0.15 * SIZE, `reload restored ${afterReload.restored} bytes`);
+
+    // 2. Quit the browser mid-transfer and start it again on the same profile.
+    await waitBytes(page, afterReload.restored + 0.3 * SIZE);
+    await leecher.context.close();
+    leecher = await launchProfile(profile, server.base);
+    page = leecher.page;
+    await page.goto(seeder.link);
+    await waitDone(page, 120_000);
+    const end = await counters(page);
+    assert.ok(end.restored > afterReload.restored, `restart restored ${end.restored} bytes`);
+    // Nothing cached was fetched again: what came over the network is what was missing,
+    // give or take the pieces in flight when the browser quit (and one piece's duplicate).
+    assert.ok(
+      end.received + end.restored <= SIZE + 4 * MIB,
+      `received ${end.received} + restored ${end.restored} > ${SIZE} + slack`,
+    );
+    assert.equal(await sha256(await save(page, "resumed.bin")), expected);
+
+    // 3. Saved: once the tab is gone, the next page load removes the room's cache.
+    await page.waitForTimeout(500); // the "saved" mark reaches IndexedDB within a tick
+    const before = await cached(page);
+    assert.ok(before.records.includes(room) && before.dirs.includes(room), JSON.stringify(before));
+    await page.close();
+    const next = await leecher.context.newPage();
+    await next.goto(`${server.base}/`);
+    await waitHydrated(next);
+    await until(
+      next,
+      async (r) => {
+        const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop", { create: true });
+        for await (const name of top.keys()) if (name === r) return false;
+        return true;
+      },
+      room,
+    );
+    const afterSave = await cached(next);
+    assert.ok(!afterSave.records.includes(room), JSON.stringify(afterSave));
+    await leecher.context.close();
+  } finally {
+    await seeder.context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+test("start-up clean-up: week-old, saved and orphaned caches go, fresh ones stay", { timeout: 60_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.base}/`);
+  await waitHydrated(page);
+  await page.evaluate(async () => {
+    const day = 24 * 3600 * 1000;
+    const record = (room, touched, saved) => ({
+      room, root: "00".repeat(32), hashes: new Uint8Array(32), have: new Uint8Array(1), touched, saved,
+    });
+    const db = await new Promise((resolve, reject) => {
+      const open = indexedDB.open("meshdrop", 1);
+      open.onupgradeneeded = () => open.result.createObjectStore("rooms");
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const tx = db.transaction("rooms", "readwrite");
+    const store = tx.objectStore("rooms");
+    store.put(record("weekold", Date.now() - 8 * day, false), "weekold");
+    store.put(record("sixdays", Date.now() - 6 * day, false), "sixdays");
+    store.put(record("saved", Date.now(), true), "saved");
+    store.put({ junk: true }, "damaged");
+    await new Promise((r) => (tx.oncomplete = r));
+    db.close();
+    const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop", { create: true });
+    for (const room of ["weekold", "sixdays", "saved", "orphan"]) {
+      const d = await top.getDirectoryHandle(room, { create: true });
+      const f = await (await d.getFileHandle("0", { create: true })).createWritable();
+      await f.write(new Uint8Array(1000));
+      await f.close();
+    }
+  });
+  await page.reload();
+  await waitHydrated(page);
+  await until(page, async () => {
+    const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop", { create: true });
+    const names = [];
+    for await (const name of top.keys()) names.push(name);
+    return names.length === 1;
+  });
+  assert.deepEqual(await cached(page), { records: ["sixdays"], dirs: ["sixdays"] });
+  await context.close();
+});
+
+test("2 GiB to disk: byte-identical, receiving renderer's peak RSS recorded", { timeout: 900_000 }, async () => {
+  const MIBS = Number(process.env.E2E_LARGE_MIB || 2048);
+  const file = randomFile("large.bin", MIBS);
+  const expected = await sha256(file);
+  const seeder = await seed(file);
+  const profile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
+  try {
+    const leecher = await launchProfile(profile, server.base);
+    const started = Date.now();
+    await leecher.page.goto(seeder.link);
+    await waitDone(leecher.page, 800_000);
+    const seconds = (Date.now() - started) / 1000;
+    const peak = rendererPeakRss(profile);
+    const saved = await save(leecher.page, "large-saved.bin");
+    assert.equal(await sha256(saved), expected);
+    rmSync(saved);
+    console.log(
+      `${MIBS} MiB to disk in ${seconds.toFixed(1)} s (${(MIBS * 1.048576 / seconds).toFixed(1)} MB/s); ` +
+        `receiving renderer peak RSS ${(peak / MIB).toFixed(0)} MiB`,
+    );
+    assert.ok(peak < 1024 * MIB, `the renderer held ${(peak / MIB).toFixed(0)} MiB: memory is not flat`);
+    await leecher.context.close();
+  } finally {
+    await seeder.context.close();
+    rmSync(profile, { recursive: true, force: true });
+    rmSync(file);
+  }
+});
