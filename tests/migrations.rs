@@ -29,7 +29,13 @@ async fn check_roundtrip(db: &DatabaseConnection) {
         "room table survived down()"
     );
     Migrator::up(db, None).await.unwrap();
-    db.execute_unprepared("SELECT id, root_hash, piece_size FROM room")
+    db.execute_unprepared("SELECT id, root_hash, piece_size, owner_id, revoked_at FROM room")
+        .await
+        .unwrap();
+    db.execute_unprepared("SELECT id, provider, provider_user_id, session_key FROM app_user")
+        .await
+        .unwrap();
+    db.execute_unprepared("SELECT room_id, ticket_hash FROM room_completion")
         .await
         .unwrap();
 }

@@ -4,20 +4,12 @@
 mod common;
 
 use common::ws::{create_room, join, join_ticket, recv, send};
-use common::{TEST_SECRET, fresh_postgres_database};
+use common::{TEST_SECRET, fresh_postgres_database, redis_url};
 use meshdrop::protocol::signal::{ClientMessage, ServerMessage, SignalPayload};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const HEARTBEAT_MS: u64 = 500;
-
-fn redis_url() -> String {
-    std::env::var("MESHDROP_TEST_REDIS").unwrap_or_else(|_| {
-        panic!(
-            "MESHDROP_TEST_REDIS is not set: run the tests with scripts/test.sh, which starts Redis"
-        )
-    })
-}
 
 struct Instance {
     child: Child,

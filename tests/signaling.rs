@@ -33,6 +33,7 @@ async fn tickets_are_checked_before_the_upgrade() {
         creator: false,
         iat: now - 10,
         exp,
+        jti: TicketClaims::new_id(),
     };
     let expired = tickets.issue(&claims(room.id, now - 1)).unwrap();
     let forged = forger.issue(&claims(room.id, now + 60)).unwrap();

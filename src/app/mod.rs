@@ -6,7 +6,7 @@ pub mod pages;
 pub mod transfer;
 
 use dioxus::prelude::*;
-use pages::{Home, NotFound, RoomPage, Upload};
+use pages::{Home, MyRooms, NotFound, RoomPage, SignIn, Upload};
 
 const TAILWIND: Asset = asset!("/assets/tailwind.css");
 const FAVICON: Asset = asset!("/assets/favicon.svg");
@@ -21,6 +21,10 @@ pub enum Route {
         Upload {},
         #[route("/room/:id")]
         RoomPage { id: String },
+        #[route("/rooms")]
+        MyRooms {},
+        #[route("/signin?:next&:error&:provider&:detail")]
+        SignIn { next: String, error: String, provider: String, detail: String },
         #[route("/:..segments")]
         NotFound { segments: Vec<String> },
 }
@@ -52,10 +56,13 @@ fn Shell() -> Element {
             header { class: "border-b border-slate-200 bg-white",
                 nav { class: "mx-auto max-w-3xl flex items-center justify-between px-4 py-3",
                     Link { to: Route::Home {}, class: "font-bold text-lg tracking-tight", "meshdrop" }
-                    Link {
-                        to: Route::Upload {},
-                        class: "rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500",
-                        "Share files"
+                    div { class: "flex items-center gap-3",
+                        AccountMenu {}
+                        Link {
+                            to: Route::Upload {},
+                            class: "rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500",
+                            "Share files"
+                        }
                     }
                 }
             }
@@ -64,6 +71,39 @@ fn Shell() -> Element {
                 "Files travel browser to browser. The server only keeps names and sizes."
             }
         }
+    }
+}
+
+/// "My rooms" and sign-out for a signed-in person, "Sign in" when a provider is configured,
+/// nothing otherwise. Loaded after hydration so pages render without waiting for it.
+#[component]
+fn AccountMenu() -> Element {
+    let mut me = use_signal(|| None::<crate::protocol::Me>);
+    use_effect(move || {
+        spawn(async move {
+            if let Ok(answer) = crate::api::me().await {
+                me.set(Some(answer));
+            }
+        });
+    });
+    let Some(me) = me() else {
+        return rsx! {};
+    };
+    match me.account {
+        Some(account) => rsx! {
+            Link { to: Route::MyRooms {}, class: "text-sm font-medium hover:underline", "data-testid": "nav-my-rooms", "My rooms" }
+            if let Some(avatar) = account.avatar_url.clone() {
+                img { class: "h-7 w-7 rounded-full", src: "{avatar}", alt: "", referrerpolicy: "no-referrer" }
+            }
+            span { class: "hidden text-sm text-slate-600 sm:inline", "data-testid": "nav-account", "{account.name}" }
+            form { method: "post", action: "/auth/logout",
+                button { r#type: "submit", class: "text-sm text-slate-600 hover:underline", "data-testid": "sign-out", "Sign out" }
+            }
+        },
+        None if !me.providers.is_empty() => rsx! {
+            a { href: "/signin?next=/rooms", class: "text-sm font-medium hover:underline", "data-testid": "nav-sign-in", "Sign in" }
+        },
+        None => rsx! {},
     }
 }
 

@@ -1,6 +1,7 @@
 //! Plain data shared by the server, the browser and the tests: ids, room records, limits.
 //! No I/O and no feature gates here, so every side agrees on the same types and checks.
 
+pub mod account;
 pub mod limits;
 pub mod manifest;
 pub mod room;
@@ -8,5 +9,8 @@ pub mod room_id;
 pub mod signal;
 pub mod wire;
 
-pub use room::{CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, RoomTicket, RoomView};
+pub use account::{Account, Me};
+pub use room::{
+    CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, OwnedRoom, RoomTicket, RoomView,
+};
 pub use room_id::{RoomId, RoomIdError};

@@ -81,6 +81,25 @@ pub struct RoomView {
     pub expires_at: i64,
 }
 
+/// One of the signed-in user's rooms, as `/rooms` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedRoom {
+    pub id: RoomId,
+    pub title: Option<String>,
+    pub files: Vec<FileEntry>,
+    pub total_size: u64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The owner closed it: the link answers 410 Gone until the room is purged.
+    pub revoked: bool,
+    /// Peers that reported a finished download (one count per ticket).
+    pub completed: u64,
+    /// Peers connected to the room's swarm right now.
+    pub online: u64,
+}
+
 impl RoomView {
     pub fn total_size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
@@ -127,10 +146,8 @@ impl CreateRoomRequest {
         if self.files.len() > MAX_FILES_PER_ROOM {
             return Err(InvalidRoom::TooManyFiles(self.files.len()));
         }
-        if let Some(title) = &self.title
-            && (title.len() > MAX_TITLE_BYTES || title.chars().any(char::is_control))
-        {
-            return Err(InvalidRoom::BadTitle);
+        if let Some(title) = &self.title {
+            clean_title(title)?;
         }
         let mut total: u64 = 0;
         for (index, file) in self.files.iter().enumerate() {
@@ -162,9 +179,18 @@ impl CreateRoomRequest {
 
     /// The title with surrounding blanks removed; an empty title counts as none.
     pub fn clean_title(&self) -> Option<String> {
-        let t = self.title.as_deref()?.trim();
-        (!t.is_empty()).then(|| t.to_owned())
+        clean_title(self.title.as_deref()?).ok().flatten()
     }
+}
+
+/// A room title as stored: within the limit, no control characters, surrounding blanks
+/// removed; an empty title counts as none.
+pub fn clean_title(title: &str) -> Result<Option<String>, InvalidRoom> {
+    if title.len() > MAX_TITLE_BYTES || title.chars().any(char::is_control) {
+        return Err(InvalidRoom::BadTitle);
+    }
+    let t = title.trim();
+    Ok((!t.is_empty()).then(|| t.to_owned()))
 }
 
 fn validate_name(index: usize, name: &str) -> Result<(), InvalidRoom> {

@@ -81,6 +81,10 @@ pub enum ServerMessage {
     Error {
         message: String,
     },
+    /// The room's owner closed it: stop sharing. The socket closes next (code 4005).
+    RoomClosed {
+        reason: String,
+    },
 }
 
 /// Close codes the hub uses, with the reason sent alongside.

@@ -4,6 +4,7 @@
 //! configured the server still runs: SQLite under the data directory and a generated JWT
 //! secret persisted next to it.
 
+use super::auth::provider::{Provider, ProviderSettings};
 use super::turn::IceConfig;
 use crate::protocol::limits::{
     DEFAULT_ROOM_TTL_SECS, MAX_ROOM_TTL_SECS, MIN_JWT_SECRET_BYTES, MIN_ROOM_TTL_SECS,
@@ -80,6 +81,50 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "MESHDROP_HUB_HEARTBEAT_MS",
         "ping interval; silent sockets drop after 3 (default 10000)",
     ),
+    (
+        "MESHDROP_PURGE_INTERVAL_SECS",
+        "how often expired rooms are deleted (default 600)",
+    ),
+    (
+        "MESHDROP_GITHUB_CLIENT_ID",
+        "GitHub OAuth app client id; with the secret, shows \"Sign in with GitHub\"",
+    ),
+    (
+        "MESHDROP_GITHUB_CLIENT_SECRET",
+        "GitHub OAuth app client secret",
+    ),
+    (
+        "MESHDROP_GITHUB_AUTH_URL",
+        "override (tests): default https://github.com/login/oauth/authorize",
+    ),
+    (
+        "MESHDROP_GITHUB_TOKEN_URL",
+        "override (tests): default https://github.com/login/oauth/access_token",
+    ),
+    (
+        "MESHDROP_GITHUB_API_URL",
+        "override (tests): default https://api.github.com",
+    ),
+    (
+        "MESHDROP_GOOGLE_CLIENT_ID",
+        "Google OAuth client id; with the secret, shows \"Sign in with Google\"",
+    ),
+    (
+        "MESHDROP_GOOGLE_CLIENT_SECRET",
+        "Google OAuth client secret",
+    ),
+    (
+        "MESHDROP_GOOGLE_AUTH_URL",
+        "override (tests): default https://accounts.google.com/o/oauth2/v2/auth",
+    ),
+    (
+        "MESHDROP_GOOGLE_TOKEN_URL",
+        "override (tests): default https://oauth2.googleapis.com/token",
+    ),
+    (
+        "MESHDROP_GOOGLE_USERINFO_URL",
+        "override (tests): default https://openidconnect.googleapis.com/v1/userinfo",
+    ),
 ];
 
 #[derive(Clone)]
@@ -98,6 +143,9 @@ pub struct Settings {
     pub rooms_per_ip_per_hour: usize,
     pub ice: IceConfig,
     pub hub: HubLimits,
+    /// Sign-in providers with credentials; the others are hidden.
+    pub providers: Vec<ProviderSettings>,
+    pub purge_interval_secs: u64,
 }
 
 /// Where room metadata lives. Postgres URLs can carry a password, so they stay secret.
@@ -157,6 +205,8 @@ impl fmt::Debug for Settings {
             .field("rooms_per_ip_per_hour", &self.rooms_per_ip_per_hour)
             .field("ice", &self.ice)
             .field("hub", &self.hub)
+            .field("providers", &self.providers)
+            .field("purge_interval_secs", &self.purge_interval_secs)
             .finish()
     }
 }
@@ -380,8 +430,73 @@ impl Settings {
             )? as usize,
             ice,
             hub,
+            providers: Provider::ALL
+                .into_iter()
+                .filter_map(|p| provider_settings(&get, p).transpose())
+                .collect::<Result<_, _>>()?,
+            purge_interval_secs: number(&get, "MESHDROP_PURGE_INTERVAL_SECS", 600, 1..=86_400)?
+                as u64,
         })
     }
+}
+
+/// A provider's settings when its client id and secret are both set. Endpoint overrides
+/// must be http(s) URLs.
+fn provider_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    provider: Provider,
+) -> Result<Option<ProviderSettings>, ConfigError> {
+    let (id_var, secret_var, auth_var, token_var, profile_var) = match provider {
+        Provider::Github => (
+            "MESHDROP_GITHUB_CLIENT_ID",
+            "MESHDROP_GITHUB_CLIENT_SECRET",
+            "MESHDROP_GITHUB_AUTH_URL",
+            "MESHDROP_GITHUB_TOKEN_URL",
+            "MESHDROP_GITHUB_API_URL",
+        ),
+        Provider::Google => (
+            "MESHDROP_GOOGLE_CLIENT_ID",
+            "MESHDROP_GOOGLE_CLIENT_SECRET",
+            "MESHDROP_GOOGLE_AUTH_URL",
+            "MESHDROP_GOOGLE_TOKEN_URL",
+            "MESHDROP_GOOGLE_USERINFO_URL",
+        ),
+    };
+    let (client_id, secret) = match (get(id_var), get(secret_var)) {
+        (None, None) => return Ok(None),
+        (Some(id), Some(secret)) => (id.trim().to_owned(), secret),
+        (Some(_), None) => {
+            return Err(invalid(
+                secret_var,
+                format!("is required when {id_var} is set"),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                id_var,
+                format!("is required when {secret_var} is set"),
+            ));
+        }
+    };
+    let (auth, token, profile) = provider.default_endpoints();
+    let url = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+        let v = get(var)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| default.to_owned());
+        if v.starts_with("https://") || v.starts_with("http://") {
+            Ok(v)
+        } else {
+            Err(invalid(var, format!("expected an http(s) URL, got {v:?}")))
+        }
+    };
+    Ok(Some(ProviderSettings {
+        provider,
+        client_id,
+        client_secret: SecretString::from(secret),
+        auth_url: url(auth_var, auth)?,
+        token_url: url(token_var, token)?,
+        profile_url: url(profile_var, profile)?,
+    }))
 }
 
 /// A whole number within `range`, or `default` when unset.
@@ -470,6 +585,55 @@ mod tests {
         let again = parse(&[("MESHDROP_DATA_DIR", data)]).unwrap();
         assert_eq!(s.jwt_secret.expose(), again.jwt_secret.expose());
         assert!(s.jwt_secret.expose().len() >= MIN_JWT_SECRET_BYTES);
+    }
+
+    #[test]
+    fn the_readme_documents_every_variable() {
+        let readme = include_str!("../../README.md");
+        for (var, _) in VARIABLES {
+            assert!(
+                readme.contains(&format!("| `{var}` |")),
+                "README lacks {var}"
+            );
+        }
+    }
+
+    #[test]
+    fn sign_in_providers_need_id_and_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let none = parse(&[("MESHDROP_DATA_DIR", data)]).unwrap();
+        assert!(
+            none.providers.is_empty(),
+            "no credentials: no sign-in buttons"
+        );
+        let github = parse(&[
+            ("MESHDROP_DATA_DIR", data),
+            ("MESHDROP_GITHUB_CLIENT_ID", "gh-id"),
+            ("MESHDROP_GITHUB_CLIENT_SECRET", "gh-very-secret"),
+            ("MESHDROP_GITHUB_API_URL", "http://127.0.0.1:9/api"),
+        ])
+        .unwrap();
+        assert_eq!(github.providers.len(), 1);
+        let p = &github.providers[0];
+        assert_eq!(p.provider, Provider::Github);
+        assert_eq!(p.profile_url, "http://127.0.0.1:9/api");
+        assert_eq!(p.token_url, "https://github.com/login/oauth/access_token");
+        assert!(!format!("{github:?}").contains("gh-very-secret"));
+        let half = parse(&[
+            ("MESHDROP_DATA_DIR", data),
+            ("MESHDROP_GOOGLE_CLIENT_ID", "g-id"),
+        ])
+        .unwrap_err();
+        assert_eq!(half.var, "MESHDROP_GOOGLE_CLIENT_SECRET");
+        let bad_url = parse(&[
+            ("MESHDROP_DATA_DIR", data),
+            ("MESHDROP_GOOGLE_CLIENT_ID", "g-id"),
+            ("MESHDROP_GOOGLE_CLIENT_SECRET", "g-secret"),
+            ("MESHDROP_GOOGLE_TOKEN_URL", "ftp://x"),
+        ])
+        .unwrap_err();
+        assert_eq!(bad_url.var, "MESHDROP_GOOGLE_TOKEN_URL");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The server side: configuration, database, room service and the HTTP router.
 
 pub mod api_guard;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod entity;
@@ -26,9 +27,19 @@ pub fn router(state: AppState) -> axum::Router {
         axum::Router::new()
             .serve_api_application(dioxus::server::ServeConfig::new(), crate::app::App)
     };
+    let auth_layer = auth::layer(
+        state.auth.clone(),
+        state.sessions.clone(),
+        &state.settings.public_url,
+    );
     app.route("/healthz", get(|| async { "ok" }))
         .route("/api/rooms/{id}/signal", get(signal::upgrade))
+        .route("/auth/{provider}/login", get(auth::login))
+        .route("/auth/{provider}/callback", get(auth::callback))
+        .route("/auth/logout", axum::routing::post(auth::logout))
+        .layer(axum::middleware::from_fn(auth::require_sign_in))
         .layer(axum::middleware::from_fn(api_guard::guard))
+        .layer(auth_layer)
         .layer(axum::Extension(state))
 }
 

@@ -59,6 +59,9 @@ pub async fn upgrade(
                 "this room does not exist or has expired",
             );
         }
+        Err(RoomError::Gone) => {
+            return refuse(StatusCode::GONE, "this room was closed by its owner");
+        }
         Err(e) => {
             tracing::error!(error = %e, "checking a room before upgrade");
             return refuse(StatusCode::INTERNAL_SERVER_ERROR, "please try again");

@@ -13,10 +13,15 @@ pub struct AppState {
     pub tickets: Arc<Tickets>,
     pub hub: super::hub::Hub,
     pub room_quota: Arc<super::api_guard::RoomQuota>,
+    /// Sign-in providers and user lookup (axum-login's backend).
+    pub auth: super::auth::Backend,
+    /// Where sessions are kept: Redis when configured, else memory.
+    pub sessions: super::auth::session_store::Sessions,
 }
 
 impl AppState {
-    /// Connects to the database, runs migrations and prepares the ticket keys.
+    /// Connects to the database, runs migrations, prepares the ticket keys and sign-in,
+    /// and starts the job that purges expired rooms.
     pub async fn init(settings: Settings) -> anyhow::Result<Self> {
         let db = super::db::connect_and_migrate(&settings.database).await?;
         let tickets = Arc::new(Tickets::new(&settings.jwt_secret));
@@ -26,12 +31,23 @@ impl AppState {
             settings.redis_url.as_ref().map(|u| u.expose_secret()),
         )
         .await?;
-        Ok(Self {
+        let auth =
+            super::auth::Backend::new(db.clone(), &settings.providers, &settings.public_url)?;
+        let sessions = match &settings.redis_url {
+            Some(url) => super::auth::session_store::Sessions::redis(url.expose_secret())?,
+            None => super::auth::session_store::Sessions::memory(),
+        };
+        let purge_every = std::time::Duration::from_secs(settings.purge_interval_secs);
+        let state = Self {
             hub,
             room_quota: Arc::default(),
             settings: Arc::new(settings),
             db,
             tickets,
-        })
+            auth,
+            sessions,
+        };
+        super::rooms::spawn_purge_job(state.clone(), purge_every);
+        Ok(state)
     }
 }

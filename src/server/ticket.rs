@@ -14,6 +14,16 @@ pub struct TicketClaims {
     pub creator: bool,
     pub iat: i64,
     pub exp: i64,
+    /// Random id: no two tickets are alike, so a finished download counts once per ticket.
+    #[serde(default)]
+    pub jti: String,
+}
+
+impl TicketClaims {
+    /// A fresh random ticket id (128 bits, hex).
+    pub fn new_id() -> String {
+        format!("{:032x}", rand::random::<u128>())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -78,12 +88,14 @@ mod tests {
             creator: true,
             iat: now(),
             exp: now() + 60,
+            jti: TicketClaims::new_id(),
         };
         let token = tickets.issue(&claims).unwrap();
         assert_eq!(tickets.verify(&token), Ok(claims.clone()));
 
         let expired = TicketClaims {
             exp: now() - 1,
+            jti: TicketClaims::new_id(),
             ..claims.clone()
         };
         assert_eq!(

@@ -123,6 +123,10 @@ struct State {
     ice: Vec<IceServer>,
     conns: HashMap<PeerId, Conn>,
     room: String,
+    /// Kept to report a finished download (the owner's "completed" count).
+    ticket: String,
+    /// The owner closed the room: nothing more to do here.
+    closed: bool,
     layout: Layout,
     root: Hash,
     files: Vec<FileEntry>,
@@ -204,6 +208,8 @@ async fn run(setup: Setup) {
         ice: Vec::new(),
         conns: HashMap::new(),
         room: setup.room.clone(),
+        ticket: setup.ticket.clone(),
+        closed: false,
         written: Bitfield::new(count),
         file_bytes: (0..file_count)
             .map(|i| {
@@ -437,7 +443,7 @@ impl State {
             }
             Storage::Memory(_) => {
                 self.assemble_from_memory();
-                self.phase = Phase::Done;
+                self.done();
             }
             _ => {}
         }
@@ -470,6 +476,9 @@ impl State {
             Ev::Hub(HubEvent::Message(msg)) => self.on_hub(msg),
             Ev::Hub(HubEvent::Closed(why)) => {
                 self.hub = None;
+                if self.closed {
+                    return;
+                }
                 if !matches!(self.phase, Phase::Done | Phase::Seeding) || self.conns.is_empty() {
                     self.phase = Phase::Failed(why.clone());
                 }
@@ -521,7 +530,7 @@ impl State {
                 if let Storage::Disk { files: slot, .. } = &mut self.storage {
                     *slot = Some(files);
                 }
-                self.phase = Phase::Done;
+                self.done();
                 self.flush_record(true);
             }
             Ev::Finished(Err(e)) => {
@@ -625,7 +634,30 @@ impl State {
             }
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload),
             ServerMessage::Error { message } => self.log.push(message),
+            ServerMessage::RoomClosed { reason } => {
+                // Stop sharing at once: every peer connection goes, the hub closes next.
+                self.closed = true;
+                let peers: Vec<PeerId> = self.conns.keys().copied().collect();
+                for peer in peers {
+                    self.drop_conn(peer);
+                }
+                self.members.clear();
+                self.phase = Phase::Failed(format!("This room was closed: {reason}."));
+            }
         }
+    }
+
+    /// Every file is complete and offered for saving; the server counts this download once.
+    fn done(&mut self) {
+        self.phase = Phase::Done;
+        let (room, ticket) = (self.room.clone(), self.ticket.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = crate::api::report_completed(room, ticket).await {
+                web_sys::console::warn_1(
+                    &format!("could not report the finished download: {e}").into(),
+                );
+            }
+        });
     }
 
     fn new_conn(&mut self, peer: PeerId) -> bool {

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_oauth;
 pub mod ws;
 
 use meshdrop::server::config::Settings;
@@ -40,6 +41,15 @@ pub fn postgres_admin_url() -> String {
         panic!(
             "MESHDROP_TEST_POSTGRES is not set: run the tests with scripts/test.sh, \
              which starts Postgres on 127.0.0.1 and sets it"
+        )
+    })
+}
+
+/// The Redis server the test command started.
+pub fn redis_url() -> String {
+    std::env::var("MESHDROP_TEST_REDIS").unwrap_or_else(|_| {
+        panic!(
+            "MESHDROP_TEST_REDIS is not set: run the tests with scripts/test.sh, which starts Redis"
         )
     })
 }
@@ -99,12 +109,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// The same, with extra configuration variables.
 pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(backend, dir.path(), extra).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Sign-in callbacks are built from the public URL: it must be this listener's.
+    let public_url = format!("http://{addr}");
+    let mut extra = extra.to_vec();
+    if !extra.iter().any(|(k, _)| *k == "MESHDROP_PUBLIC_URL") {
+        extra.push(("MESHDROP_PUBLIC_URL", &public_url));
+    }
+    let settings = settings_for(backend, dir.path(), &extra).await;
     let state = AppState::init(settings)
         .await
         .expect("server state initialises");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let router = meshdrop::server::router(state.clone());
     tokio::spawn(async move {
         axum::serve(

@@ -1,13 +1,17 @@
 //! One component per route.
 
 mod home;
+mod my_rooms;
 mod not_found;
 mod room;
+mod signin;
 mod upload;
 
 pub use home::Home;
+pub use my_rooms::MyRooms;
 pub use not_found::NotFound;
 pub use room::RoomPage;
+pub use signin::SignIn;
 pub use upload::Upload;
 
 use dioxus::prelude::*;

@@ -1,5 +1,5 @@
 //! `/room/<id>`: the room's files, rendered on the server (so the first byte already lists
-//! them) and hydrated in the browser. Unknown or expired rooms answer 404, malformed ids 400.
+//! them) and hydrated in the browser. Unknown or expired rooms answer 404, revoked ones 410, malformed ids 400.
 
 use super::{Problem, set_http_status};
 use crate::api::{ApiError, get_room};
@@ -38,6 +38,10 @@ fn RoomLoader(id: RoomId) -> Element {
                 ApiError::RoomNotFound => (
                     "This room does not exist or has expired".to_string(),
                     "Rooms live for a limited time. Ask the sender for a new link.".to_string(),
+                ),
+                ApiError::RoomGone => (
+                    "This room was closed by its owner".to_string(),
+                    "Its files are no longer shared. Ask the sender for a new link.".to_string(),
                 ),
                 other => ("Could not load this room".to_string(), other.to_string()),
             };

@@ -17,6 +17,10 @@ pub struct Model {
     pub piece_size: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The signed-in user who created the room; `None` for anonymous rooms.
+    pub owner_id: Option<i64>,
+    /// When the owner closed the room. A revoked room answers 410 Gone until it is purged.
+    pub revoked_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

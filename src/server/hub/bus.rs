@@ -103,6 +103,13 @@ impl RedisBus {
             .collect())
     }
 
+    /// Peers whose presence entry has not expired.
+    pub async fn presence_count(&self, room: RoomId) -> anyhow::Result<usize> {
+        let mut conn = self.pool.get().await?;
+        let n: usize = conn.zcount(key(room), now_ms(), "+inf").await?;
+        Ok(n)
+    }
+
     pub async fn presence_leave(&self, room: RoomId, peer: PeerId) {
         let result: anyhow::Result<()> = async {
             let mut conn = self.pool.get().await?;

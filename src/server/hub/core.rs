@@ -33,6 +33,11 @@ pub enum RoomEvent {
         to: PeerId,
         payload: SignalPayload,
     },
+    /// The owner revoked the room: every instance tells its sockets in it.
+    Closed {
+        room: RoomId,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -181,7 +186,30 @@ impl Hub {
                 }],
                 _ => Vec::new(),
             },
+            RoomEvent::Closed { room, reason } => self.close_room(room, &reason),
         }
+    }
+
+    /// The room is closed: each local socket in it gets the news (and then closes).
+    pub fn close_room(&self, room: RoomId, reason: &str) -> Vec<Delivery> {
+        let Some(members) = self.rooms.get(&room) else {
+            return Vec::new();
+        };
+        members
+            .local
+            .iter()
+            .map(|&to| Delivery {
+                to,
+                msg: ServerMessage::RoomClosed {
+                    reason: reason.to_owned(),
+                },
+            })
+            .collect()
+    }
+
+    /// Everyone this instance knows to be in the room (local and remote).
+    pub fn member_count(&self, room: RoomId) -> usize {
+        self.rooms.get(&room).map_or(0, Members::len)
     }
 
     /// Remote members read from shared presence when a local peer joins, without
@@ -263,6 +291,32 @@ mod tests {
         // Another room hears nothing.
         let (others, out) = hub.join(room(2), C, 10).unwrap();
         assert!(others.is_empty() && out.is_empty());
+    }
+
+    #[test]
+    fn closing_a_room_tells_its_local_members_only() {
+        let mut hub = Hub::default();
+        hub.join(room(1), A, 10).unwrap();
+        hub.join(room(1), B, 10).unwrap();
+        hub.join(room(2), C, 10).unwrap();
+        hub.add_remote_members(room(1), [PeerId(99)]);
+        assert_eq!(hub.member_count(room(1)), 3);
+        let closed = |to| Delivery {
+            to,
+            msg: ServerMessage::RoomClosed {
+                reason: "gone".into(),
+            },
+        };
+        let mut out = hub.close_room(room(1), "gone");
+        out.sort_by_key(|d| d.to);
+        assert_eq!(out, vec![closed(A), closed(B)]);
+        // Another instance's revocation arrives over the bus.
+        let out = hub.apply_remote(RoomEvent::Closed {
+            room: room(2),
+            reason: "gone".into(),
+        });
+        assert_eq!(out, vec![closed(C)]);
+        assert!(hub.close_room(room(3), "gone").is_empty());
     }
 
     #[test]

@@ -219,6 +219,40 @@ impl Hub {
         }
     }
 
+    /// The room was revoked: its sockets here and on every other instance are told and
+    /// closed. Tickets are refused by the room check before any new socket joins.
+    pub async fn close_room(&self, room: RoomId, reason: &str) {
+        {
+            let mut shared = self.0.shared.lock().expect("hub lock");
+            let deliveries = shared.core.close_room(room, reason);
+            shared.deliver(deliveries);
+        }
+        if let Some(bus) = &self.0.bus {
+            bus.publish(&RoomEvent::Closed {
+                room,
+                reason: reason.to_owned(),
+            })
+            .await;
+        }
+    }
+
+    /// Peers connected to the room now: from shared presence with Redis, else this
+    /// instance's own count.
+    pub async fn online(&self, room: RoomId) -> usize {
+        if let Some(bus) = &self.0.bus {
+            match bus.presence_count(room).await {
+                Ok(n) => return n,
+                Err(e) => tracing::warn!(error = %e, "reading presence from Redis failed"),
+            }
+        }
+        self.0
+            .shared
+            .lock()
+            .expect("hub lock")
+            .core
+            .member_count(room)
+    }
+
     /// Something another instance published.
     fn apply_remote(&self, event: RoomEvent) {
         let mut shared = self.0.shared.lock().expect("hub lock");

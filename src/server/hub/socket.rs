@@ -129,13 +129,21 @@ where
                 queued = session.rx.recv() => match queued {
                     Some(msg) => {
                         // Under load several messages wait: write them all, flush once.
+                        let mut closed = closing_reason(&msg);
                         let mut ok = ws.feed(text(&msg)).await.is_ok();
                         for _ in 0..64 {
+                            if closed.is_some() {
+                                break;
+                            }
                             let Ok(more) = session.rx.try_recv() else { break };
+                            closed = closing_reason(&more);
                             ok = ok && ws.feed(text(&more)).await.is_ok();
                         }
                         if !ok || ws.flush().await.is_err() {
                             break 'run None;
+                        }
+                        if let Some(reason) = closed {
+                            break 'run Some((close::ROOM_CLOSED, reason));
                         }
                     }
                     None => break 'run Some((close::TOO_SLOW, "too many undelivered messages".into())),
@@ -156,5 +164,13 @@ where
     if let Some((code, reason)) = outcome {
         tracing::debug!(%room, peer = me.0, code, reason, "signaling socket closed");
         close_with(&mut ws, code, &reason).await;
+    }
+}
+
+/// A message after which the hub closes the socket (the room was revoked).
+fn closing_reason(msg: &ServerMessage) -> Option<String> {
+    match msg {
+        ServerMessage::RoomClosed { reason } => Some(reason.clone()),
+        _ => None,
     }
 }

@@ -1,0 +1,756 @@
+//! Accounts against a fake OAuth provider on 127.0.0.1, on real Postgres (and Redis where
+//! sessions or revocation cross instances): the sign-in flows of both provider shapes,
+//! sessions, room ownership, the owner's actions, revocation over the hub, and the purge job.
+
+mod common;
+
+use common::fake_oauth::{FakeProvider, Mode, Person};
+use common::ws::{closed, join, join_ticket, recv, signal_url, try_connect};
+use common::{Backend, TestApp, fresh_postgres_database, redis_url, spawn_app_with};
+use meshdrop::protocol::signal::ServerMessage;
+use meshdrop::protocol::{CreatedRoom, Me, OwnedRoom, RoomId};
+use meshdrop::server::auth::SESSION_COOKIE;
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, SET_COOKIE};
+
+/// A browser: its own cookie jar, redirects followed by hand so each hop can be checked.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn app_with_provider(extra: &[(&str, &str)]) -> (TestApp, FakeProvider) {
+    let fake = FakeProvider::start().await;
+    let env = fake.env();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    vars.extend_from_slice(extra);
+    (spawn_app_with(Backend::Postgres, &vars).await, fake)
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("a redirect, got {}", r.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")))
+}
+
+/// The hops of one sign-in: our login → provider authorize → our callback.
+struct Flow {
+    /// The callback URL the provider sent the browser to.
+    callback: String,
+    /// Where our callback sent the browser (a path).
+    landed: String,
+    login_cookie: Option<String>,
+    callback_cookie: Option<String>,
+}
+
+async fn start(app: &TestApp, b: &reqwest::Client, provider: &str) -> (String, Option<String>) {
+    let r = b
+        .get(app.url(&format!("/auth/{provider}/login?next=/rooms")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = session_cookie(&r);
+    let authorize = location(&r);
+    let r = b.get(&authorize).send().await.unwrap();
+    assert!(
+        r.status().is_redirection(),
+        "provider answered {}",
+        r.status()
+    );
+    (location(&r), cookie)
+}
+
+async fn finish(app: &TestApp, b: &reqwest::Client, callback: &str) -> (String, Option<String>) {
+    assert!(
+        callback.starts_with(&app.base),
+        "callback goes back to us: {callback}"
+    );
+    let r = b.get(callback).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "callback answers with a redirect"
+    );
+    (location(&r), session_cookie(&r))
+}
+
+async fn sign_in(app: &TestApp, b: &reqwest::Client, provider: &str) -> Flow {
+    let (callback, login_cookie) = start(app, b, provider).await;
+    let (landed, callback_cookie) = finish(app, b, &callback).await;
+    Flow {
+        callback,
+        landed,
+        login_cookie,
+        callback_cookie,
+    }
+}
+
+async fn me(app: &TestApp, b: &reqwest::Client) -> Me {
+    let r = b.get(app.url("/api/me")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn replace_query(url: &str, key: &str, value: &str) -> String {
+    let mut u = reqwest::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == key {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.into()
+}
+
+#[tokio::test]
+async fn sign_in_succeeds_for_both_provider_shapes_and_rotates_the_session() {
+    let (app, _fake) = app_with_provider(&[]).await;
+    for (provider, expect_email) in [("github", "ada@example.com"), ("google", "ada@example.com")] {
+        let b = browser();
+        let before = me(&app, &b).await;
+        assert!(before.account.is_none());
+        assert_eq!(before.providers, ["github", "google"]);
+        let flow = sign_in(&app, &b, provider).await;
+        assert_eq!(
+            flow.landed, "/rooms",
+            "{provider}: back where the sign-in started"
+        );
+        let account = me(&app, &b).await.account.expect("signed in");
+        assert_eq!(account.name, "Ada Lovelace");
+        assert_eq!(account.provider, provider);
+        // The session cookie: HttpOnly, SameSite=Lax, not Secure on plain http, and a new
+        // session id once signed in (no session fixation).
+        let login_cookie = flow.login_cookie.expect("login sets the session cookie");
+        let signed_cookie = flow.callback_cookie.expect("sign-in sets a new cookie");
+        for c in [&login_cookie, &signed_cookie] {
+            assert!(c.contains("HttpOnly"), "{c}");
+            assert!(c.contains("SameSite=Lax"), "{c}");
+            assert!(!c.contains("Secure"), "{c}");
+        }
+        let id = |c: &str| c.split(';').next().unwrap().to_owned();
+        assert_ne!(
+            id(&login_cookie),
+            id(&signed_cookie),
+            "session id rotated on sign-in"
+        );
+        // The stored email is the verified primary one.
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let user = meshdrop::server::entity::app_user::Entity::find()
+            .filter(meshdrop::server::entity::app_user::Column::Provider.eq(provider))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.email.as_deref(), Some(expect_email));
+    }
+    // Same person, same email, two providers: two users, never merged by email.
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let users = meshdrop::server::entity::app_user::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 2);
+}
+
+#[tokio::test]
+async fn session_cookie_is_secure_behind_https() {
+    let (app, _fake) =
+        app_with_provider(&[("MESHDROP_PUBLIC_URL", "https://drop.example.com")]).await;
+    let r = browser()
+        .get(app.url("/auth/github/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&r).unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(
+        location(&r)
+            .contains("redirect_uri=https%3A%2F%2Fdrop.example.com%2Fauth%2Fgithub%2Fcallback"),
+        "the callback is on the public URL"
+    );
+}
+
+#[tokio::test]
+async fn denied_consent_and_provider_errors_explain_themselves() {
+    let (app, fake) = app_with_provider(&[]).await;
+    for provider in ["github", "google"] {
+        fake.set_mode(Mode::Deny);
+        let b = browser();
+        let flow = sign_in(&app, &b, provider).await;
+        assert_eq!(
+            flow.landed,
+            format!("/signin?error=denied&provider={provider}")
+        );
+        assert!(me(&app, &b).await.account.is_none());
+
+        fake.set_mode(Mode::AuthorizeError);
+        let flow = sign_in(&app, &b, provider).await;
+        assert_eq!(
+            flow.landed,
+            format!("/signin?error=provider&provider={provider}&detail=server_error")
+        );
+
+        fake.set_mode(Mode::ProfileError);
+        let flow = sign_in(&app, &b, provider).await;
+        assert_eq!(
+            flow.landed,
+            format!("/signin?error=provider&provider={provider}&detail=profile_http_500")
+        );
+        assert!(me(&app, &b).await.account.is_none());
+    }
+    // The sign-in page turns the code into a sentence.
+    fake.set_mode(Mode::Approve);
+    let page = browser()
+        .get(app.url("/signin?error=denied&provider=github"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("You declined the sign-in at GitHub"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_or_foreign_state_is_rejected() {
+    let (app, _fake) = app_with_provider(&[]).await;
+    for provider in ["github", "google"] {
+        // Tampered state in the same browser.
+        let b = browser();
+        let (callback, _) = start(&app, &b, provider).await;
+        let forged = replace_query(&callback, "state", "forged-state");
+        let (landed, _) = finish(&app, &b, &forged).await;
+        assert_eq!(landed, format!("/signin?error=state&provider={provider}"));
+        assert!(me(&app, &b).await.account.is_none());
+        // The right state, but in a browser that never started a sign-in (login CSRF).
+        let b1 = browser();
+        let (callback, _) = start(&app, &b1, provider).await;
+        let b2 = browser();
+        let (landed, _) = finish(&app, &b2, &callback).await;
+        assert_eq!(landed, format!("/signin?error=state&provider={provider}"));
+        assert!(me(&app, &b2).await.account.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_rejected() {
+    let (app, _fake) = app_with_provider(&[]).await;
+    for (provider, provider_code) in [
+        ("github", "bad_verification_code"),
+        ("google", "invalid_grant"),
+    ] {
+        let b = browser();
+        let flow = sign_in(&app, &b, provider).await;
+        assert_eq!(flow.landed, "/rooms");
+        // The same callback URL again: this session's pending sign-in is used up.
+        let (landed, _) = finish(&app, &b, &flow.callback).await;
+        assert_eq!(landed, format!("/signin?error=state&provider={provider}"));
+        // The old code under a fresh, valid state: the provider refuses it.
+        let attacker = browser();
+        let (fresh_callback, _) = start(&app, &attacker, provider).await;
+        let old_code = reqwest::Url::parse(&flow.callback)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        let replay = replace_query(&fresh_callback, "code", &old_code);
+        let (landed, _) = finish(&app, &attacker, &replay).await;
+        assert_eq!(
+            landed,
+            format!("/signin?error=code&provider={provider}&detail={provider_code}")
+        );
+        assert!(me(&app, &attacker).await.account.is_none());
+    }
+}
+
+#[tokio::test]
+async fn unconfigured_providers_are_hidden_and_refused() {
+    let app = spawn_app_with(Backend::Sqlite, &[]).await;
+    let b = browser();
+    assert!(me(&app, &b).await.providers.is_empty());
+    let r = b.get(app.url("/auth/github/login")).send().await.unwrap();
+    assert_eq!(location(&r), "/signin?error=unavailable&provider=github");
+    let page = b
+        .get(app.url("/signin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign-in is not available here"));
+    assert!(!page.contains("Sign in with GitHub"));
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_for_good() {
+    let (app, _fake) = app_with_provider(&[]).await;
+    let b = browser();
+    let flow = sign_in(&app, &b, "github").await;
+    let cookie = flow.callback_cookie.unwrap();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let r = b.post(app.url("/auth/logout")).send().await.unwrap();
+    assert_eq!(location(&r), "/");
+    assert!(me(&app, &b).await.account.is_none());
+    // Replaying the old cookie does not bring the session back: it was deleted.
+    let r = reqwest::Client::new()
+        .get(app.url("/api/me"))
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.json::<Me>().await.unwrap().account.is_none());
+}
+
+#[tokio::test]
+async fn redis_sessions_work_across_instances_and_restarts() {
+    let database = fresh_postgres_database().await;
+    let redis = redis_url();
+    let fake = FakeProvider::start().await;
+    let env = fake.env();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    vars.push(("DATABASE_URL", &database));
+    vars.push(("REDIS_URL", &redis));
+    let first = spawn_app_with(Backend::Sqlite, &vars).await;
+    let b = browser();
+    let flow = sign_in(&first, &b, "google").await;
+    assert_eq!(flow.landed, "/rooms");
+    let cookie = flow.callback_cookie.expect("signed-in session cookie");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    // Another instance (or this one after a restart) knows the session: it lives in Redis.
+    let second = spawn_app_with(Backend::Sqlite, &vars).await;
+    let seen: Me = reqwest::Client::new()
+        .get(second.url("/api/me"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.account.map(|a| a.name).as_deref(),
+        Some("Ada Lovelace")
+    );
+    // Signing out on the second instance ends it on the first as well.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(second.url("/auth/logout"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(me(&first, &b).await.account.is_none());
+}
+
+// ---- Rooms and their owners ----
+
+async fn create_room_as(app: &TestApp, b: &reqwest::Client, name: &str) -> CreatedRoom {
+    let r = b
+        .post(app.url("/api/rooms"))
+        .json(&serde_json::json!({"title": null, "files": [{"name": name, "size": 1000, "mime": ""}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn my_rooms(app: &TestApp, b: &reqwest::Client) -> Vec<OwnedRoom> {
+    let r = b.get(app.url("/api/my/rooms")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn act(
+    app: &TestApp,
+    b: &reqwest::Client,
+    room: RoomId,
+    action: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    b.post(app.url(&format!("/api/my/rooms/{room}/{action}")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Two signed-in people (different GitHub accounts) and an anonymous visitor.
+async fn two_owners() -> (TestApp, FakeProvider, reqwest::Client, reqwest::Client) {
+    let (app, fake) = app_with_provider(&[]).await;
+    let ada = browser();
+    assert_eq!(sign_in(&app, &ada, "github").await.landed, "/rooms");
+    fake.set_person(Person {
+        id: "777".into(),
+        name: "Grace Hopper".into(),
+        email: "grace@example.com".into(),
+    });
+    let grace = browser();
+    assert_eq!(sign_in(&app, &grace, "github").await.landed, "/rooms");
+    (app, fake, ada, grace)
+}
+
+#[tokio::test]
+async fn rooms_belong_to_their_creator_and_only_they_can_act() {
+    let (app, _fake, ada, grace) = two_owners().await;
+    let anonymous = browser();
+    let first = create_room_as(&app, &ada, "first.bin").await;
+    // Creation times are whole seconds: make "newest first" unambiguous.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = create_room_as(&app, &ada, "second.bin").await;
+    let anon_room = create_room_as(&app, &anonymous, "anon.bin").await;
+
+    // Newest first, only Ada's own.
+    let listed = my_rooms(&app, &ada).await;
+    let ids: Vec<RoomId> = listed.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [second.id, first.id]);
+    assert_eq!(listed[0].files[0].name, "second.bin");
+    assert_eq!(listed[0].total_size, 1000);
+    assert!(!listed[0].revoked);
+    assert!(
+        my_rooms(&app, &grace).await.is_empty(),
+        "Grace sees none of Ada's rooms"
+    );
+    use sea_orm::EntityTrait;
+    let anon_row = meshdrop::server::entity::room::Entity::find_by_id(anon_room.id.to_string())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(anon_row.owner_id, None, "anonymous rooms belong to no one");
+
+    // Grace cannot revoke, re-time or rename Ada's room.
+    for (action, body) in [
+        ("revoke", serde_json::json!({})),
+        ("expiry", serde_json::json!({"hours": 1})),
+        ("title", serde_json::json!({"title": "mine now"})),
+    ] {
+        let r = act(&app, &grace, first.id, action, body.clone()).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{action}");
+        // Nor can anyone act on an anonymous room, or without signing in.
+        let r = act(&app, &ada, anon_room.id, action, body.clone()).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "{action} on an anonymous room"
+        );
+        let r = act(&app, &anonymous, first.id, action, body).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{action} signed out");
+    }
+    let r = act(
+        &app,
+        &ada,
+        RoomId::from_bytes([7; 16]),
+        "revoke",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Nothing changed.
+    let page = app.get(&format!("/api/rooms/{}", first.id)).await;
+    assert_eq!(page.status(), 200);
+
+    // Anonymous visitors: 401 from the API, and /rooms sends them to sign in and back.
+    let r = anonymous
+        .get(app.url("/api/my/rooms"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = anonymous.get(app.url("/rooms")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/signin?next=/rooms");
+    // Signed in, /rooms renders the list on the server.
+    let page = ada.get(app.url("/rooms")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("second.bin") && html.contains("first.bin"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn owners_rename_and_move_the_expiry_within_limits() {
+    let (app, _fake, ada, _grace) = two_owners().await;
+    let room = create_room_as(&app, &ada, "a.bin").await;
+    let r = act(
+        &app,
+        &ada,
+        room.id,
+        "title",
+        serde_json::json!({"title": "  Holiday photos "}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let renamed: OwnedRoom = r.json().await.unwrap();
+    assert_eq!(renamed.title.as_deref(), Some("Holiday photos"));
+    let view: meshdrop::protocol::RoomView = app
+        .get(&format!("/api/rooms/{}", room.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view.title.as_deref(), Some("Holiday photos"));
+    let r = act(
+        &app,
+        &ada,
+        room.id,
+        "title",
+        serde_json::json!({"title": "bad\u{7}title"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let now = meshdrop::server::rooms::now_secs();
+    let r = act(
+        &app,
+        &ada,
+        room.id,
+        "expiry",
+        serde_json::json!({"hours": 1}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let shorter: OwnedRoom = r.json().await.unwrap();
+    assert!(
+        (shorter.expires_at - (now + 3600)).abs() <= 5,
+        "expires in an hour"
+    );
+    let r = act(
+        &app,
+        &ada,
+        room.id,
+        "expiry",
+        serde_json::json!({"hours": 2160}),
+    )
+    .await;
+    let longer: OwnedRoom = r.json().await.unwrap();
+    assert!(
+        (longer.expires_at - (now + 2160 * 3600)).abs() <= 5,
+        "expires in 90 days"
+    );
+    for hours in [0, 2161] {
+        let r = act(
+            &app,
+            &ada,
+            room.id,
+            "expiry",
+            serde_json::json!({"hours": hours}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{hours} h");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("between 1 and 2160 hours"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn completed_and_online_counts_reach_the_owner() {
+    let (app, _fake, ada, _grace) = two_owners().await;
+    let room = create_room_as(&app, &ada, "a.bin").await;
+    let ticket = join_ticket(&app.client, &app.base, room.id).await.ticket;
+    let report = |ticket: String| {
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/rooms/{}/completed", room.id));
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"ticket": ticket}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Reported twice, counted once; the creator's ticket and forged tickets do not count.
+    assert_eq!(report(ticket.clone()).await, 200);
+    assert_eq!(report(ticket.clone()).await, 200);
+    assert_eq!(report(room.ticket.clone()).await, 200);
+    assert_eq!(report("not-a-ticket".into()).await, StatusCode::BAD_REQUEST);
+    let other = join_ticket(&app.client, &app.base, room.id).await.ticket;
+    assert_eq!(report(other).await, 200);
+    let _peer1 = join(&app.base, room.id, &ticket).await;
+    let _peer2 = join(&app.base, room.id, &room.ticket).await;
+    let listed = my_rooms(&app, &ada).await;
+    assert_eq!(listed[0].completed, 2);
+    assert_eq!(listed[0].online, 2);
+}
+
+#[tokio::test]
+async fn revoking_closes_the_room_for_everyone_at_once() {
+    let (app, _fake, ada, _grace) = two_owners().await;
+    let room = create_room_as(&app, &ada, "a.bin").await;
+    let ticket = join_ticket(&app.client, &app.base, room.id).await.ticket;
+    let mut seeder = join(&app.base, room.id, &room.ticket).await;
+    let mut leecher = join(&app.base, room.id, &ticket).await;
+    assert!(matches!(
+        recv(&mut seeder.ws).await,
+        ServerMessage::PeerJoined { .. }
+    ));
+
+    let r = act(&app, &ada, room.id, "revoke", serde_json::json!({})).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<OwnedRoom>().await.unwrap().revoked);
+    // Connected peers are told, then disconnected with "room closed".
+    for peer in [&mut seeder, &mut leecher] {
+        assert_eq!(
+            recv(&mut peer.ws).await,
+            ServerMessage::RoomClosed {
+                reason: "the owner closed this room".into()
+            }
+        );
+        let (code, reason) = closed(&mut peer.ws).await;
+        assert_eq!(code, meshdrop::protocol::signal::close::ROOM_CLOSED);
+        assert_eq!(reason, "the owner closed this room");
+    }
+    // New tickets are refused, old ones cannot reconnect, and the link says it is gone.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/rooms/{}/join", room.id)))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+    let refused = try_connect(&signal_url(&app.base, room.id, &ticket)).await;
+    assert_eq!(refused.err().map(|(s, _)| s.as_u16()), Some(410));
+    assert_eq!(
+        app.get(&format!("/api/rooms/{}", room.id)).await.status(),
+        StatusCode::GONE
+    );
+    let page = app.get(&format!("/room/{}", room.id)).await;
+    assert_eq!(page.status(), StatusCode::GONE);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("This room was closed by its owner")
+    );
+    // The owner still sees it, marked closed, until it expires.
+    let listed = my_rooms(&app, &ada).await;
+    assert!(listed[0].revoked);
+    assert_eq!(listed[0].online, 0);
+}
+
+#[tokio::test]
+async fn revocation_reaches_peers_on_another_instance_over_redis() {
+    let database = fresh_postgres_database().await;
+    let redis = redis_url();
+    let fake = FakeProvider::start().await;
+    let env = fake.env();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    vars.push(("DATABASE_URL", &database));
+    vars.push(("REDIS_URL", &redis));
+    let a = spawn_app_with(Backend::Sqlite, &vars).await;
+    let b = spawn_app_with(Backend::Sqlite, &vars).await;
+    let ada = browser();
+    assert_eq!(sign_in(&a, &ada, "github").await.landed, "/rooms");
+    let room = create_room_as(&a, &ada, "a.bin").await;
+    let ticket = join_ticket(&b.client, &b.base, room.id).await.ticket;
+    // The peer is connected to instance B; the owner revokes through instance A.
+    let mut far = join(&b.base, room.id, &ticket).await;
+    let listed = my_rooms(&a, &ada).await;
+    assert_eq!(listed[0].online, 1, "presence is shared over Redis");
+    assert_eq!(
+        act(&a, &ada, room.id, "revoke", serde_json::json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert!(matches!(
+        recv(&mut far.ws).await,
+        ServerMessage::RoomClosed { .. }
+    ));
+    assert_eq!(
+        closed(&mut far.ws).await.0,
+        meshdrop::protocol::signal::close::ROOM_CLOSED
+    );
+    assert_eq!(
+        b.get(&format!("/api/rooms/{}", room.id)).await.status(),
+        StatusCode::GONE
+    );
+}
+
+#[tokio::test]
+async fn expired_rooms_are_purged_by_the_periodic_job() {
+    let (app, _fake) = app_with_provider(&[("MESHDROP_PURGE_INTERVAL_SECS", "1")]).await;
+    let ada = browser();
+    sign_in(&app, &ada, "github").await;
+    let old = create_room_as(&app, &ada, "old.bin").await;
+    let fresh = create_room_as(&app, &ada, "fresh.bin").await;
+    let ticket = join_ticket(&app.client, &app.base, old.id).await.ticket;
+    let r = app
+        .client
+        .post(app.url(&format!("/api/rooms/{}/completed", old.id)))
+        .json(&serde_json::json!({"ticket": ticket}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    use meshdrop::server::entity::{room, room_completion};
+    use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+    let row = room::Entity::find_by_id(old.id.to_string())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut expired: room::ActiveModel = row.into();
+    expired.expires_at = Set(meshdrop::server::rooms::now_secs() - 1);
+    expired.update(&app.state.db).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let gone = room::Entity::find_by_id(old.id.to_string())
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .is_none();
+        if gone {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the purge job ran within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        room_completion::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        0
+    );
+    let left = my_rooms(&app, &ada).await;
+    assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [fresh.id]);
+}

@@ -1,0 +1,72 @@
+// Accounts in Chromium: sign in through a fake GitHub, share a file, find the room in
+// /rooms, close it, and see its link answer 410 Gone.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, launchBrowser, newPage, waitHydrated } from "./harness.mjs";
+import { startFakeGithub } from "./fake-oauth.mjs";
+
+let server, browser, github;
+before(async () => {
+  github = await startFakeGithub();
+  server = await startServer(github.env);
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await github?.close();
+});
+
+test("sign in, create a room, see it in /rooms, revoke it, the link is gone", async () => {
+  const { page, errors } = await newPage(browser, server.base);
+  // Signed out, /rooms sends the browser to sign in first.
+  await page.goto(`${server.base}/rooms`);
+  assert.equal(new URL(page.url()).pathname, "/signin");
+  await waitHydrated(page);
+  await page.click('[data-testid="signin-github"]');
+  // The fake provider approves at once; the callback lands back on /rooms.
+  await page.waitForURL(`${server.base}/rooms`, { timeout: 15_000 });
+  await waitHydrated(page);
+  await page.locator('[data-testid="no-rooms"]').waitFor();
+  await page.locator('[data-testid="nav-account"]', { hasText: "Ada Lovelace" }).waitFor();
+
+  // A room created while signed in belongs to Ada.
+  await page.goto(`${server.base}/upload`);
+  await waitHydrated(page);
+  await page.setInputFiles('[data-testid="file-input"]', {
+    name: "minutes.txt",
+    mimeType: "text/plain",
+    buffer: Buffer.from("meeting minutes\n".repeat(1000)),
+  });
+  const linkInput = page.locator('[data-testid="share-link"]');
+  await linkInput.waitFor({ timeout: 15_000 });
+  const link = await linkInput.inputValue();
+  const id = link.split("/").pop();
+
+  await page.goto(`${server.base}/rooms`);
+  await waitHydrated(page);
+  const card = page.locator(`[data-testid="my-room"][data-room="${id}"]`);
+  await card.waitFor();
+  assert.equal(await card.locator('[data-testid="my-room-title"]').innerText(), "minutes.txt");
+  assert.equal(await card.locator('[data-testid="my-room-link"]').innerText(), link);
+
+  // Rename it, then close it.
+  await card.locator('[data-testid="my-room-title-input"]').fill("Meeting notes");
+  await card.locator('[data-testid="my-room-rename"]').click();
+  await card.locator('[data-testid="my-room-title"]', { hasText: "Meeting notes" }).waitFor();
+  await card.locator('[data-testid="my-room-revoke"]').click();
+  await card.locator('[data-testid="my-room-revoked"]').waitFor();
+
+  // Anyone opening the link now learns the room is gone.
+  const visitor = await newPage(browser);
+  const response = await visitor.page.goto(link);
+  assert.equal(response.status(), 410);
+  await visitor.page.locator('[data-testid="problem"]', { hasText: "closed by its owner" }).waitFor();
+
+  // Signing out ends the session: /rooms asks to sign in again.
+  await page.click('[data-testid="sign-out"]');
+  await page.waitForURL(`${server.base}/`);
+  await page.goto(`${server.base}/rooms`);
+  assert.equal(new URL(page.url()).pathname, "/signin");
+  assert.deepEqual(errors, [], "no errors in the page");
+});
