@@ -75,7 +75,10 @@ fn RoomCard(room: OwnedRoom, on_change: EventHandler<()>) -> Element {
     let mut busy = use_signal(|| false);
     let mut title = use_signal(|| room.title.clone().unwrap_or_default());
     let mut hours = use_signal(|| 168u32);
-    let link = format!("{}{}", crate::app::page_origin(), room.id.path());
+    // The server renders the path alone; the full link appears once the page is live.
+    let mut origin = use_signal(String::new);
+    use_effect(move || origin.set(crate::app::page_origin()));
+    let link = format!("{}{}", origin(), room.id.path());
     let id = room.id.to_string();
     let file_names: Vec<String> = room.files.iter().take(5).map(|f| f.name.clone()).collect();
     let more_files = room.files.len().saturating_sub(file_names.len());
