@@ -148,6 +148,9 @@ async fn sign_in_succeeds_for_both_provider_shapes_and_rotates_the_session() {
             assert!(c.contains("SameSite=Lax"), "{c}");
             assert!(!c.contains("Secure"), "{c}");
         }
+        // A sign-in in progress lives 10 minutes; a signed-in session 14 days of inactivity.
+        assert!(login_cookie.contains("Max-Age=600"), "{login_cookie}");
+        assert!(signed_cookie.contains("Max-Age=1209600"), "{signed_cookie}");
         let id = |c: &str| c.split(';').next().unwrap().to_owned();
         assert_ne!(
             id(&login_cookie),
@@ -467,6 +470,20 @@ async fn rooms_belong_to_their_creator_and_only_they_can_act() {
         let r = act(&app, &anonymous, first.id, action, body).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{action} signed out");
     }
+    // A page on another site cannot act for Ada, even where her cookie would be sent.
+    for (header, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "http://evil.example"),
+    ] {
+        let r = ada
+            .post(app.url(&format!("/api/my/rooms/{}/revoke", first.id)))
+            .header(header, value)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+    }
     let r = act(
         &app,
         &ada,
@@ -660,7 +677,22 @@ async fn revoking_closes_the_room_for_everyone_at_once() {
     // The owner still sees it, marked closed, until it expires.
     let listed = my_rooms(&app, &ada).await;
     assert!(listed[0].revoked);
-    assert_eq!(listed[0].online, 0);
+    // The hub let go of both sockets.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.state.hub.online(room.id).await > 0 {
+        assert!(std::time::Instant::now() < deadline, "sockets left the hub");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // And it refuses any socket that slipped past the room check before the revocation.
+    let refused = app
+        .state
+        .hub
+        .join(room.id, "127.0.0.1".parse().unwrap(), i64::MAX, 0)
+        .await;
+    assert_eq!(
+        refused.err().map(|r| r.code),
+        Some(meshdrop::protocol::signal::close::ROOM_CLOSED)
+    );
 }
 
 #[tokio::test]
@@ -709,15 +741,17 @@ async fn expired_rooms_are_purged_by_the_periodic_job() {
     sign_in(&app, &ada, "github").await;
     let old = create_room_as(&app, &ada, "old.bin").await;
     let fresh = create_room_as(&app, &ada, "fresh.bin").await;
-    let ticket = join_ticket(&app.client, &app.base, old.id).await.ticket;
-    let r = app
-        .client
-        .post(app.url(&format!("/api/rooms/{}/completed", old.id)))
-        .json(&serde_json::json!({"ticket": ticket}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    for id in [old.id, fresh.id] {
+        let ticket = join_ticket(&app.client, &app.base, id).await.ticket;
+        let r = app
+            .client
+            .post(app.url(&format!("/api/rooms/{id}/completed")))
+            .json(&serde_json::json!({"ticket": ticket}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
     use meshdrop::server::entity::{room, room_completion};
     use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
     let row = room::Entity::find_by_id(old.id.to_string())
@@ -744,13 +778,15 @@ async fn expired_rooms_are_purged_by_the_periodic_job() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // The expired room's completion went with it; the live room's stays.
     assert_eq!(
         room_completion::Entity::find()
             .count(&app.state.db)
             .await
             .unwrap(),
-        0
+        1
     );
     let left = my_rooms(&app, &ada).await;
     assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [fresh.id]);
+    assert_eq!(left[0].completed, 1);
 }

@@ -37,7 +37,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/auth/{provider}/login", get(auth::login))
         .route("/auth/{provider}/callback", get(auth::callback))
         .route("/auth/logout", axum::routing::post(auth::logout))
-        .layer(axum::middleware::from_fn(auth::require_sign_in))
+        .layer(axum::middleware::from_fn(auth::guard))
         .layer(axum::middleware::from_fn(api_guard::guard))
         .layer(auth_layer)
         .layer(axum::Extension(state))

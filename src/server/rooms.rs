@@ -336,17 +336,33 @@ pub async fn purge_expired(state: &AppState, now: i64) -> anyhow::Result<u64> {
         if ids.is_empty() {
             return Ok(purged);
         }
-        room_completion::Entity::delete_many()
-            .filter(room_completion::Column::RoomId.is_in(ids.clone()))
-            .exec(&state.db)
-            .await
-            .context("deleting completion records")?;
+        // Expiry is checked again: a room extended meanwhile stays.
         let done = room::Entity::delete_many()
-            .filter(room::Column::Id.is_in(ids))
+            .filter(room::Column::Id.is_in(ids.clone()))
+            .filter(room::Column::ExpiresAt.lte(now))
             .exec(&state.db)
             .await
             .context("deleting expired rooms")?;
+        let kept: Vec<String> = room::Entity::find()
+            .select_only()
+            .column(room::Column::Id)
+            .filter(room::Column::Id.is_in(ids.clone()))
+            .into_tuple()
+            .all(&state.db)
+            .await
+            .context("checking purged rooms")?;
+        // Completion records go with their room, and only then.
+        room_completion::Entity::delete_many()
+            .filter(room_completion::Column::RoomId.is_in(ids.clone()))
+            .filter(room_completion::Column::RoomId.is_not_in(kept.clone()))
+            .exec(&state.db)
+            .await
+            .context("deleting completion records")?;
         purged += done.rows_affected;
+        if kept.len() == ids.len() {
+            // Every room selected was extended meanwhile: nothing more to purge.
+            return Ok(purged);
+        }
     }
 }
 

@@ -24,18 +24,22 @@ const EXPIRY_CHOICES: [(u32, &str); 6] = [
 pub fn MyRooms() -> Element {
     let mut rooms = use_server_future(my_rooms)?;
     let listing = rooms.read().clone();
-    let nav = navigator();
-    match listing {
-        None => rsx! { p { class: "text-slate-500", "Loading your rooms…" } },
-        Some(Err(ApiError::SignInRequired)) => {
-            nav.replace(Route::SignIn {
+    // The session ended while the app was open (full page loads are redirected by the
+    // server before rendering).
+    let signed_out = matches!(listing, Some(Err(ApiError::SignInRequired)));
+    use_effect(use_reactive!(|signed_out| {
+        if signed_out {
+            navigator().replace(Route::SignIn {
                 next: "/rooms".into(),
                 error: String::new(),
                 provider: String::new(),
                 detail: String::new(),
             });
-            rsx! { p { "Redirecting to sign in…" } }
         }
+    }));
+    match listing {
+        None => rsx! { p { class: "text-slate-500", "Loading your rooms…" } },
+        Some(Err(ApiError::SignInRequired)) => rsx! { p { "Redirecting to sign in…" } },
         Some(Err(e)) => rsx! {
             p { class: "text-red-700", role: "alert", "Could not load your rooms: {e}" }
         },

@@ -19,7 +19,7 @@ use self::provider::{Profile, Provider, ProviderSettings};
 use self::session_store::Sessions;
 use super::entity::app_user;
 use super::rooms::now_secs;
-use crate::protocol::account::{safe_next, urlencode};
+use crate::protocol::account::safe_next;
 use anyhow::Context;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -43,6 +43,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 pub const SESSION_COOKIE: &str = "meshdrop_session";
 /// Sessions end after two weeks without a request.
 const SESSION_IDLE_DAYS: i64 = 14;
+/// How long a started sign-in may take.
+const PENDING_MINUTES: i64 = 10;
 /// Where the pending sign-in waits in the session between login and callback.
 const PENDING_KEY: &str = "meshdrop.oauth_pending";
 /// Longest `code` or `state` accepted from a callback URL.
@@ -237,6 +239,8 @@ impl Backend {
     /// Inserts or refreshes the user for this identity. Never matches on email.
     async fn upsert(&self, profile: Profile) -> anyhow::Result<app_user::Model> {
         let now = now_secs();
+        let (profile_provider, profile_id) =
+            (profile.provider.slug(), profile.provider_user_id.clone());
         let existing = app_user::Entity::find()
             .filter(app_user::Column::Provider.eq(profile.provider.slug()))
             .filter(app_user::Column::ProviderUserId.eq(profile.provider_user_id.clone()))
@@ -255,7 +259,7 @@ impl Backend {
                     .await
                     .context("updating a user")?
             }
-            None => app_user::ActiveModel {
+            None => match (app_user::ActiveModel {
                 provider: Set(profile.provider.slug().to_owned()),
                 provider_user_id: Set(profile.provider_user_id),
                 display_name: Set(profile.display_name),
@@ -265,10 +269,21 @@ impl Backend {
                 created_at: Set(now),
                 last_login_at: Set(now),
                 ..Default::default()
-            }
+            })
             .insert(&self.inner.db)
             .await
-            .context("storing a new user")?,
+            {
+                Ok(row) => row,
+                // Two first sign-ins at once (two tabs): the other one created the user.
+                Err(e) => app_user::Entity::find()
+                    .filter(app_user::Column::Provider.eq(profile_provider))
+                    .filter(app_user::Column::ProviderUserId.eq(profile_id))
+                    .one(&self.inner.db)
+                    .await
+                    .context("looking up a user")?
+                    .ok_or(e)
+                    .context("storing a new user")?,
+            },
         };
         Ok(row)
     }
@@ -442,6 +457,13 @@ pub async fn login(
         verifier: verifier.secret().clone(),
         next: safe_next(query.next.as_deref()),
     };
+    // A sign-in in progress lives 10 minutes: an abandoned one costs the store little.
+    if auth.user.is_none() {
+        auth.session
+            .set_expiry(Some(Expiry::OnInactivity(Duration::minutes(
+                PENDING_MINUTES,
+            ))));
+    }
     if let Err(e) = auth.session.insert(PENDING_KEY, pending).await {
         return signin_error(Some(provider), &SignInError::Internal(e.into()));
     }
@@ -542,6 +564,10 @@ pub async fn callback(
             &SignInError::Internal(anyhow::anyhow!("{e}")),
         );
     }
+    auth.session
+        .set_expiry(Some(Expiry::OnInactivity(Duration::days(
+            SESSION_IDLE_DAYS,
+        ))));
     tracing::info!(user = user.id, provider = provider.slug(), "signed in");
     Redirect::to(&pending.next).into_response()
 }
@@ -558,8 +584,15 @@ pub async fn logout(mut auth: Auth) -> Response {
     Redirect::to("/").into_response()
 }
 
-/// Pages only a signed-in person may see: anyone else goes to sign in and comes back.
-pub async fn require_sign_in(
+/// Every request passes here, inside the session layer:
+/// - `/rooms` needs a signed-in person: anyone else goes to sign in and comes back;
+/// - requests that change an account's rooms or end its session must come from our own
+///   pages (SameSite=Lax already keeps the cookie off cross-site POSTs; this also refuses
+///   sibling subdomains and anything else a browser marks as not same-origin);
+/// - a signed-in session is refreshed at most once a day, so it ends after
+///   [`SESSION_IDLE_DAYS`] without use rather than that long after signing in, without a
+///   store write on every request.
+pub async fn guard(
     auth: Auth,
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -567,15 +600,49 @@ pub async fn require_sign_in(
     let path = request.uri().path();
     let protected = path == "/rooms" || path == "/rooms/";
     if protected && auth.user.is_none() {
-        let back = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/rooms".into());
-        let url = format!("/signin?next={}", urlencode(&back));
-        return Redirect::to(&url).into_response();
+        return Redirect::to("/signin?next=/rooms").into_response();
+    }
+    let changes_account = request.method() != axum::http::Method::GET
+        && request.method() != axum::http::Method::HEAD
+        && (path.starts_with("/api/my/") || path == "/auth/logout");
+    if changes_account && !same_origin(&request) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    if auth.user.is_some() {
+        let now = now_secs();
+        let touched: Option<i64> = auth.session.get(TOUCHED_KEY).await.ok().flatten();
+        if touched.is_none_or(|t| now - t >= TOUCH_EVERY_SECS) {
+            // Marks the session changed: it is saved with a fresh expiry.
+            let _ = auth.session.insert(TOUCHED_KEY, now).await;
+        }
     }
     next.run(request).await
+}
+
+/// When the session was last refreshed (unix seconds).
+const TOUCHED_KEY: &str = "meshdrop.touched";
+const TOUCH_EVERY_SECS: i64 = 24 * 3600;
+
+/// Whether the browser says the request comes from this site's own pages. Requests without
+/// either header (curl, tests) are not from a browser page and carry no ambient risk.
+fn same_origin(request: &axum::extract::Request) -> bool {
+    let headers = request.headers();
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
+    }
+    match headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        None => true,
+        Some(origin) => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            origin.split_once("://").is_some_and(|(_, o)| o == host)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Where sessions live: in memory for the embedded default, in Redis when `REDIS_URL` is set
 //! (so sessions survive restarts and every instance sees them).
 //!
+//! The memory store drops expired sessions as it goes and holds at most
+//! [`MAX_MEMORY_SESSIONS`], so requests that start sessions cannot grow it without bound.
+//!
 //! Redis layout: `meshdrop:session:<id>` holds the session data as JSON and expires with the
 //! session (`EXAT`), so Redis does the clean-up.
 
@@ -8,20 +11,21 @@ use async_trait::async_trait;
 use deadpool_redis::redis::AsyncCommands;
 use deadpool_redis::{Pool, Runtime};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tower_sessions::SessionStore;
 use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
-use tower_sessions::{MemoryStore, SessionStore};
 
 #[derive(Clone, Debug)]
 pub enum Sessions {
-    Memory(MemoryStore),
+    Memory(MemorySessions),
     Redis(RedisSessions),
 }
 
 impl Sessions {
     pub fn memory() -> Self {
-        Sessions::Memory(MemoryStore::default())
+        Sessions::Memory(MemorySessions::default())
     }
 
     pub fn redis(url: &str) -> anyhow::Result<Self> {
@@ -55,6 +59,73 @@ impl SessionStore for Sessions {
             Sessions::Memory(s) => s.delete(id).await,
             Sessions::Redis(s) => s.delete(id).await,
         }
+    }
+}
+
+/// Most sessions the memory store keeps (a few hundred bytes each).
+pub const MAX_MEMORY_SESSIONS: usize = 100_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct MemorySessions {
+    records: Arc<Mutex<HashMap<Id, Record>>>,
+}
+
+impl MemorySessions {
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Id, Record>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.records().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessions {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        let mut records = self.records();
+        if records.len() >= MAX_MEMORY_SESSIONS {
+            let now = OffsetDateTime::now_utc();
+            records.retain(|_, r| r.expiry_date > now);
+            if records.len() >= MAX_MEMORY_SESSIONS {
+                return Err(Error::Backend("too many sessions; try again later".into()));
+            }
+        }
+        while records.contains_key(&record.id) {
+            record.id = Id::default();
+        }
+        records.insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        let mut records = self.records();
+        if records.len() >= MAX_MEMORY_SESSIONS && !records.contains_key(&record.id) {
+            return Err(Error::Backend("too many sessions; try again later".into()));
+        }
+        records.insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        let mut records = self.records();
+        match records.get(id) {
+            Some(r) if r.expiry_date > OffsetDateTime::now_utc() => Ok(Some(r.clone())),
+            Some(_) => {
+                records.remove(id);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        self.records().remove(id);
+        Ok(())
     }
 }
 
@@ -143,5 +214,46 @@ impl SessionStore for RedisSessions {
         let mut conn = self.connection().await?;
         let _: i64 = conn.del(key(id)).await.map_err(backend)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_sessions::cookie::time::Duration;
+
+    fn record(expires_in: Duration) -> Record {
+        Record {
+            id: Id::default(),
+            data: HashMap::new(),
+            expiry_date: OffsetDateTime::now_utc() + expires_in,
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_sessions_expire_and_stay_bounded() {
+        let store = MemorySessions::default();
+        let mut live = record(Duration::hours(1));
+        store.create(&mut live).await.unwrap();
+        let mut stale = record(Duration::seconds(-1));
+        store.create(&mut stale).await.unwrap();
+        assert!(store.load(&live.id).await.unwrap().is_some());
+        assert!(store.load(&stale.id).await.unwrap().is_none(), "expired");
+        assert_eq!(store.len(), 1, "an expired session is dropped when seen");
+
+        // Full of expired sessions: creating one sweeps them out.
+        for _ in 0..MAX_MEMORY_SESSIONS {
+            let r = record(Duration::seconds(-1));
+            store.records().insert(r.id, r);
+        }
+        let mut fresh = record(Duration::hours(1));
+        store.create(&mut fresh).await.unwrap();
+        assert_eq!(store.len(), 2);
+        // Full of live sessions: new ones are refused instead of growing without bound.
+        for _ in 0..MAX_MEMORY_SESSIONS {
+            let r = record(Duration::hours(1));
+            store.records().insert(r.id, r);
+        }
+        assert!(store.create(&mut record(Duration::hours(1))).await.is_err());
     }
 }

@@ -142,7 +142,10 @@ impl Hub {
                 .core
                 .join(room, peer, self.0.limits.max_peers_per_room)
                 .map_err(|e| Refusal {
-                    code: close::ROOM_FULL,
+                    code: match e {
+                        HubError::RoomClosed => close::ROOM_CLOSED,
+                        _ => close::ROOM_FULL,
+                    },
                     reason: e.to_string(),
                 })?;
             shared.sockets.insert(peer, tx);
