@@ -67,7 +67,7 @@ enum Ev {
 
 /// Recently read or verified pieces kept in memory: one disk read serves all of a piece's
 /// blocks, and fresh pieces (the ones others want next) are served without a read.
-const READ_CACHE_BYTES: usize = 32 << 20;
+const READ_CACHE_BYTES: usize = 8 << 20;
 
 /// Where this tab's copy of the files lives.
 enum Storage {
