@@ -331,8 +331,8 @@ async fn sign_out_ends_the_session_for_good() {
     assert!(r.json::<Me>().await.unwrap().account.is_none());
 }
 
-#[tokio::test]
-async fn redis_sessions_work_across_instances_and_restarts() {
+/// Two server instances sharing one Postgres database and Redis, with the fake provider.
+async fn two_instances() -> (TestApp, TestApp, FakeProvider) {
     let database = fresh_postgres_database().await;
     let redis = redis_url();
     let fake = FakeProvider::start().await;
@@ -341,13 +341,19 @@ async fn redis_sessions_work_across_instances_and_restarts() {
     vars.push(("DATABASE_URL", &database));
     vars.push(("REDIS_URL", &redis));
     let first = spawn_app_with(Backend::Sqlite, &vars).await;
+    let second = spawn_app_with(Backend::Sqlite, &vars).await;
+    (first, second, fake)
+}
+
+#[tokio::test]
+async fn redis_sessions_work_across_instances_and_restarts() {
+    let (first, second, _fake) = two_instances().await;
     let b = browser();
     let flow = sign_in(&first, &b, "google").await;
     assert_eq!(flow.landed, "/rooms");
     let cookie = flow.callback_cookie.expect("signed-in session cookie");
     let pair = cookie.split(';').next().unwrap().to_owned();
     // Another instance (or this one after a restart) knows the session: it lives in Redis.
-    let second = spawn_app_with(Backend::Sqlite, &vars).await;
     let seen: Me = reqwest::Client::new()
         .get(second.url("/api/me"))
         .header("cookie", &pair)
@@ -697,15 +703,7 @@ async fn revoking_closes_the_room_for_everyone_at_once() {
 
 #[tokio::test]
 async fn revocation_reaches_peers_on_another_instance_over_redis() {
-    let database = fresh_postgres_database().await;
-    let redis = redis_url();
-    let fake = FakeProvider::start().await;
-    let env = fake.env();
-    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    vars.push(("DATABASE_URL", &database));
-    vars.push(("REDIS_URL", &redis));
-    let a = spawn_app_with(Backend::Sqlite, &vars).await;
-    let b = spawn_app_with(Backend::Sqlite, &vars).await;
+    let (a, b, _fake) = two_instances().await;
     let ada = browser();
     assert_eq!(sign_in(&a, &ada, "github").await.landed, "/rooms");
     let room = create_room_as(&a, &ada, "a.bin").await;

@@ -301,10 +301,7 @@ pub async fn record_completion(
         return Ok(());
     }
     use sha2::Digest;
-    let hash: String = sha2::Sha256::digest(ticket.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = crate::protocol::manifest::to_hex(&sha2::Sha256::digest(ticket.as_bytes()).into());
     let row = room_completion::ActiveModel {
         room_id: Set(id.to_string()),
         ticket_hash: Set(hash),
@@ -359,10 +356,6 @@ pub async fn purge_expired(state: &AppState, now: i64) -> anyhow::Result<u64> {
             .await
             .context("deleting completion records")?;
         purged += done.rows_affected;
-        if kept.len() == ids.len() {
-            // Every room selected was extended meanwhile: nothing more to purge.
-            return Ok(purged);
-        }
     }
 }
 

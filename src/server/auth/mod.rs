@@ -20,6 +20,7 @@ use self::session_store::Sessions;
 use super::entity::app_user;
 use super::rooms::now_secs;
 use crate::protocol::account::safe_next;
+use crate::protocol::manifest::to_hex;
 use anyhow::Context;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -265,7 +266,7 @@ impl Backend {
                 display_name: Set(profile.display_name),
                 avatar_url: Set(profile.avatar_url),
                 email: Set(profile.email),
-                session_key: Set(hex(&rand::random::<[u8; 32]>())),
+                session_key: Set(to_hex(&rand::random::<[u8; 32]>())),
                 created_at: Set(now),
                 last_login_at: Set(now),
                 ..Default::default()
@@ -287,10 +288,6 @@ impl Backend {
         };
         Ok(row)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn callback_url(public_url: &str, provider: Provider) -> String {
