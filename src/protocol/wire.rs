@@ -18,6 +18,7 @@
 //! | 0x09 | Choke          |                                                             |
 //! | 0x0a | Unchoke        |                                                             |
 //! | 0x0b | KeepAlive      |                                                             |
+//! | 0x0c | Interested     | bitmap of the pieces the sender wants (as Bitfield)         |
 
 use super::manifest::{Hash, MAX_PIECES};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -69,6 +70,9 @@ pub enum Frame {
     Choke,
     Unchoke,
     KeepAlive,
+    /// The pieces the sender wants (its selected files); a peer that never sends one wants
+    /// every piece. A super-seeder reveals only wanted pieces to it.
+    Interested(Bytes),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +108,7 @@ mod kind {
     pub const CHOKE: u8 = 0x09;
     pub const UNCHOKE: u8 = 0x0a;
     pub const KEEPALIVE: u8 = 0x0b;
+    pub const INTERESTED: u8 = 0x0c;
 }
 
 /// Header bytes in front of a Piece frame's data.
@@ -129,6 +134,10 @@ impl Frame {
             }
             Frame::Bitfield(bits) => {
                 b.put_u8(kind::BITFIELD);
+                b.put_slice(bits);
+            }
+            Frame::Interested(bits) => {
+                b.put_u8(kind::INTERESTED);
                 b.put_slice(bits);
             }
             Frame::Have(piece) => {
@@ -170,7 +179,7 @@ impl Frame {
     pub fn encoded_len(&self) -> usize {
         match self {
             Frame::Handshake { .. } => HANDSHAKE_LEN,
-            Frame::Bitfield(bits) => 1 + bits.len(),
+            Frame::Bitfield(bits) | Frame::Interested(bits) => 1 + bits.len(),
             Frame::Have(_) => 5,
             Frame::Request(_) | Frame::Cancel(_) | Frame::Reject(_) => 13,
             Frame::Piece { data, .. } => PIECE_HEADER + data.len(),
@@ -246,6 +255,12 @@ impl Frame {
                     return Err(WireError::Bounds("bitfield length"));
                 }
                 Frame::Bitfield(buf.slice(1..))
+            }
+            kind::INTERESTED => {
+                if body.len() > (MAX_PIECES as usize).div_ceil(8) {
+                    return Err(WireError::Bounds("interest bitmap length"));
+                }
+                Frame::Interested(buf.slice(1..))
             }
             kind::HAVE => {
                 exact(4)?;
@@ -344,6 +359,10 @@ mod tests {
             &format!("004d4452500001{}0004000000000005", "ab".repeat(32)),
         );
         golden(Frame::Bitfield(Bytes::from_static(&[0b1010_0000])), "01a0");
+        golden(
+            Frame::Interested(Bytes::from_static(&[0b0110_0000])),
+            "0c60",
+        );
         golden(Frame::Have(0x01020304), "0201020304");
         let r = BlockRef {
             piece: 7,

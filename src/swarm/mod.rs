@@ -135,6 +135,10 @@ pub enum Input {
     },
     /// Everyone in the room now, from signaling; drives `Connect`/`Disconnect` advice.
     Members(Vec<PeerId>),
+    /// Which files to download (one flag per file; all of them until told otherwise).
+    /// Pieces of unselected files are not requested, pieces already in flight still land,
+    /// and `Event::Completed` means every piece of the selected files is here.
+    Select(Vec<bool>),
     /// Time passed; nothing else happened.
     Timeout,
 }
@@ -225,6 +229,8 @@ pub struct Swarm {
     hashes: Hashes,
     have: Bitfield,
     have_bytes: u64,
+    /// Pieces of the files the user selected.
+    wanted: Bitfield,
     picker: Picker,
     verifying: BTreeMap<u32, Verifying>,
     /// Pieces that failed with several contributors: the bad copy and who sent each
@@ -291,6 +297,7 @@ impl Swarm {
         );
         Self {
             cfg,
+            wanted: Bitfield::full(layout.piece_count()),
             layout,
             root,
             hashes,
@@ -337,6 +344,14 @@ impl Swarm {
 
     pub fn is_complete(&self) -> bool {
         self.have.is_complete()
+    }
+
+    /// Every piece of the selected files is here (all files unless `Input::Select` said less).
+    pub fn has_wanted(&self) -> bool {
+        if self.wanted.is_complete() {
+            return self.have.is_complete();
+        }
+        self.wanted.iter_ones().all(|p| self.have.get(p))
     }
 
     pub fn layout(&self) -> &Layout {
@@ -404,6 +419,7 @@ impl Swarm {
                 }
             }
             Input::Members(members) => self.on_members(members),
+            Input::Select(files) => self.on_select(&files),
             Input::Timeout => {}
         }
         self.on_time();
@@ -568,6 +584,9 @@ impl Swarm {
                     None => self.have.to_wire(),
                 };
                 self.send(peer, Frame::Bitfield(bits));
+                if !self.wanted.is_complete() {
+                    self.send(peer, Frame::Interested(self.wanted.to_wire()));
+                }
                 self.update_reveals();
             }
             _ if !ready => self.ban(peer, "message before handshake".into()),
@@ -588,6 +607,13 @@ impl Swarm {
                     self.picker.peer_has(piece);
                 }
                 self.maybe_fetch_hashes(peer);
+                self.update_reveals();
+            }
+            Frame::Interested(bits) => {
+                let Some(wants) = Bitfield::from_wire(&bits, self.layout.piece_count()) else {
+                    return self.ban(peer, "malformed interest bitmap".into());
+                };
+                self.peers.get_mut(&peer).expect("ready peer").interest = Some(wants);
                 self.update_reveals();
             }
             Frame::Have(piece) => {
@@ -722,8 +748,8 @@ impl Swarm {
             self.accept_piece(piece, data);
             return;
         }
-        // The piece starts over, from other peers where possible.
-        self.unstarted += 1;
+        // The piece starts over, from other peers where possible (if it is still wanted).
+        self.unstarted += u32::from(self.wanted.get(piece));
         let peers: Vec<PeerId> = contributors.iter().map(|(p, _)| *p).collect();
         self.out.push_back(Output::Event(Event::PieceFailed {
             piece,
@@ -805,10 +831,49 @@ impl Swarm {
             total: self.layout.piece_count(),
             bytes: self.have_bytes,
         }));
-        if self.have.is_complete() && !self.completed_announced {
+        self.announce_completion();
+    }
+
+    fn announce_completion(&mut self) {
+        if self.has_wanted() && !self.completed_announced {
             self.completed_announced = true;
             self.out.push_back(Output::Event(Event::Completed));
         }
+    }
+
+    /// A new file selection: recount what is left to start, and announce completion again
+    /// once the newly selected files are in too.
+    fn on_select(&mut self, files: &[bool]) {
+        let mut wanted = Bitfield::new(self.layout.piece_count());
+        for (file, _) in files.iter().enumerate().filter(|(_, on)| **on) {
+            if file < self.layout.file_sizes.len() {
+                for piece in self.layout.file_pieces(file) {
+                    wanted.set(piece);
+                }
+            }
+        }
+        if wanted != self.wanted {
+            let ready: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.ready)
+                .map(|(&id, _)| id)
+                .collect();
+            for peer in ready {
+                self.send(peer, Frame::Interested(wanted.to_wire()));
+            }
+        }
+        self.wanted = wanted;
+        let (have, verifying, partial) = (&self.have, &self.verifying, &self.picker.partial);
+        self.unstarted = self
+            .wanted
+            .iter_ones()
+            .filter(|&p| !have.get(p) && !verifying.contains_key(&p) && !partial.contains_key(&p))
+            .count() as u32;
+        if !self.has_wanted() {
+            self.completed_announced = false;
+        }
+        self.announce_completion();
     }
 
     // ---- super-seeding -----------------------------------------------------------------
@@ -840,15 +905,21 @@ impl Swarm {
         let mut sends = Vec::new();
         for peer in ids {
             let has = &self.peers[&peer].has;
+            let interest = self.peers[&peer].interest.as_ref();
             let told = reveal
                 .told
                 .entry(peer)
                 .or_insert_with(|| Bitfield::new(count));
-            let pending = told.iter_ones().filter(|&p| !has.get(p)).count();
+            // Revealed pieces it still lacks and wants (a reveal made before its interest
+            // arrived does not hold up the next one).
+            let pending = told
+                .iter_ones()
+                .filter(|&p| !has.get(p) && interest.is_none_or(|i| i.get(p)))
+                .count();
             for _ in pending..self.cfg.reveals_per_peer {
                 // The least-spread piece this peer lacks and was not told about.
                 let best = (0..count)
-                    .filter(|&p| !told.get(p) && !has.get(p))
+                    .filter(|&p| !told.get(p) && !has.get(p) && interest.is_none_or(|i| i.get(p)))
                     .min_by_key(|&p| {
                         (
                             self.picker.availability(p),
@@ -1031,7 +1102,7 @@ impl Swarm {
     // ---- downloading -------------------------------------------------------------------
 
     fn request_all(&mut self) {
-        if !matches!(self.hashes, Hashes::Known(_)) || self.have.is_complete() {
+        if !matches!(self.hashes, Hashes::Known(_)) || self.has_wanted() {
             return;
         }
         // Fastest peers first, so they get the blocks that are left (and endgame duplicates).
@@ -1068,9 +1139,10 @@ impl Swarm {
                 .filter(|o| !o.released)
                 .map(|o| o.block)
                 .collect();
-            let have = &self.have;
-            let verifying = &self.verifying;
-            let busy = |piece: u32| have.get(piece) || verifying.contains_key(&piece);
+            let (have, wanted, verifying) = (&self.have, &self.wanted, &self.verifying);
+            let busy = |piece: u32| {
+                !wanted.get(piece) || have.get(piece) || verifying.contains_key(&piece)
+            };
             let Some(pick) = self.picker.pick(
                 peer,
                 &p.has,

@@ -105,6 +105,8 @@ pub struct Peer {
     pub ready: bool,
     pub max_message: u32,
     pub has: Bitfield,
+    /// The pieces it wants (its `Interested` frame); `None`: every piece.
+    pub interest: Option<Bitfield>,
     /// Our requests to this peer.
     pub outstanding: Vec<Outstanding>,
     /// Its requests to us and when each arrived (see `Swarm::serve` for the order).
@@ -132,6 +134,7 @@ impl Peer {
             ready: false,
             max_message,
             has: Bitfield::new(pieces),
+            interest: None,
             outstanding: Vec::new(),
             wanted: VecDeque::new(),
             download: RateMeter::default(),

@@ -28,7 +28,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
             "data-restored": "{v.restored}", "data-received": "{v.received}",
             p { class: "font-medium {phase_class}", "data-testid": "phase", "data-phase": "{phase_key(&v.phase)}", "{v.phase.label()}" }
             div { class: "mt-3 h-3 w-full overflow-hidden rounded-full bg-slate-200",
-                div { class: "h-3 bg-indigo-600 transition-all", style: "width: {percent:.1}%" }
+                div { class: "h-3 bg-indigo-600", style: "width: {percent:.1}%" }
             }
             p { class: "mt-2 text-sm text-slate-600", "data-testid": "progress",
                 "{human_size(v.bytes)} of {human_size(v.total_bytes)} ({percent:.0}%) · ↓ {rate(v.down_rate)} · ↑ {rate(v.up_rate)}{eta}{restored}"
