@@ -31,7 +31,7 @@ impl Phase {
             Phase::FetchingHashes => "Checking the file list with a peer…".into(),
             Phase::Downloading => "Downloading".into(),
             Phase::Finishing => "Writing the last pieces to disk…".into(),
-            Phase::Done => "Done: every piece verified".into(),
+            Phase::Done => "Done: every selected file is here and verified".into(),
             Phase::Seeding => "Seeding".into(),
             Phase::Failed(why) => format!("Failed: {why}"),
         }
@@ -56,6 +56,8 @@ pub struct FileRow {
     pub size: u64,
     pub have: u64,
     pub rate: f64,
+    /// Ticked for download (a receiver may leave files out).
+    pub selected: bool,
 }
 
 impl FileRow {
@@ -87,6 +89,8 @@ pub fn duration(secs: u64) -> String {
 /// A file ready to save: an object URL for the assembled bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Saved {
+    /// Index of the file in the room.
+    pub file: usize,
     pub name: String,
     pub url: String,
 }
@@ -144,6 +148,7 @@ mod tests {
             size: 1000,
             have,
             rate,
+            selected: true,
         };
         assert_eq!(row(500, 100.0).eta_secs(), Some(5));
         assert_eq!(row(999, 100.0).eta_secs(), Some(1));

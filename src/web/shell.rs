@@ -62,6 +62,11 @@ enum Ev {
     Finished(Result<Vec<web_sys::File>, String>),
     /// The resume record was written (or not).
     Flushed(Result<(), String>),
+    /// The person ticked (true) or unticked a file to download.
+    Select(usize, bool),
+    /// The closed files are open for writing again (more files were selected after the
+    /// selected ones had finished).
+    Reopened(Result<(), String>),
     Tick,
 }
 
@@ -84,8 +89,64 @@ enum Storage {
 }
 
 thread_local! {
+    /// The running transfer's event queue, for the page's controls (one transfer per page).
+    static COMMANDS: RefCell<Option<UnboundedSender<Ev>>> = const { RefCell::new(None) };
     /// Rooms whose files the person saved (the page's save links report here).
     static SAVED_ROOMS: RefCell<HashSet<String>> = RefCell::default();
+}
+
+/// Called when a file's checkbox changes: download it (`on`) or leave it out.
+pub fn select_file(file: usize, on: bool) {
+    COMMANDS.with(|c| {
+        if let Some(tx) = c.borrow().as_ref() {
+            let _ = tx.unbounded_send(Ev::Select(file, on));
+        }
+    });
+}
+
+/// The files a link asks for: `#files=0,2` downloads the first and third file only (a
+/// reload keeps the choice, see `keep_selection_in_fragment`). Anything else means all.
+fn selection_from_fragment(count: usize) -> Vec<bool> {
+    let hash = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default();
+    let Some(list) = hash.strip_prefix("#files=") else {
+        return vec![true; count];
+    };
+    let mut selected = vec![false; count];
+    for i in list
+        .split(',')
+        .filter_map(|n| n.trim().parse::<usize>().ok())
+    {
+        if i < count {
+            selected[i] = true;
+        }
+    }
+    selected
+}
+
+/// Writes the selection into the address (`#files=…`, nothing when every file is selected)
+/// without adding a history entry, so a reload or a copied link keeps it.
+fn keep_selection_in_fragment(selected: &[bool]) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let list: Vec<String> = selected
+        .iter()
+        .enumerate()
+        .filter(|(_, on)| **on)
+        .map(|(i, _)| i.to_string())
+        .collect();
+    let location = window.location();
+    let path = location.pathname().unwrap_or_default() + &location.search().unwrap_or_default();
+    let url = if list.len() == selected.len() {
+        path
+    } else {
+        format!("{path}#files={}", list.join(","))
+    };
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    }
 }
 
 /// Called when a save link is clicked: the room's cache is removed once its tab has closed.
@@ -170,6 +231,10 @@ struct State {
     phase: Phase,
     log: Vec<String>,
     saved: Vec<Saved>,
+    /// The files to download (all, until the person unticks some).
+    selected: Vec<bool>,
+    /// The server was told this tab holds the whole room.
+    reported: bool,
 }
 
 /// Starts the transfer as a task of the calling component: it writes the component's
@@ -257,7 +322,10 @@ async fn run(setup: Setup) {
         },
         log: Vec::new(),
         saved: Vec::new(),
+        selected: selection_from_fragment(file_count),
+        reported: false,
     };
+    COMMANDS.with(|c| *c.borrow_mut() = Some(tx.clone()));
     if !seeding {
         st.prepare_storage().await;
     }
@@ -431,7 +499,7 @@ impl State {
             return;
         }
         match &self.storage {
-            Storage::Disk { disk, files: None } if self.written.is_complete() => {
+            Storage::Disk { disk, files: None } if self.selected_written() => {
                 self.finishing = true;
                 let disk = disk.clone();
                 let tx = self.tx.clone();
@@ -447,6 +515,65 @@ impl State {
             }
             _ => {}
         }
+    }
+
+    /// Every piece of every selected file is on disk.
+    fn selected_written(&self) -> bool {
+        self.selected_pieces().all(|p| self.written.get(p))
+    }
+
+    fn selected_pieces(&self) -> impl Iterator<Item = u32> + '_ {
+        self.selected
+            .iter()
+            .enumerate()
+            .filter(|(_, on)| **on)
+            .flat_map(|(i, _)| self.layout.file_pieces(i))
+    }
+
+    /// File `i` is wholly here (verified, and on disk when the copy is on disk).
+    fn file_complete(&self, i: usize) -> bool {
+        let done = match (&self.storage, &self.swarm) {
+            (Storage::Disk { .. }, _) => &self.written,
+            (_, Some(swarm)) => swarm.have(),
+            _ => &self.have,
+        };
+        self.layout.file_pieces(i).all(|p| done.get(p))
+    }
+
+    /// A file was ticked or unticked. Ticking one more after the selection finished opens
+    /// the files for writing again first (the finished ones were closed for saving).
+    fn on_select(&mut self, file: usize, on: bool) {
+        if self.seeding || file >= self.selected.len() || self.selected[file] == on {
+            return;
+        }
+        self.selected[file] = on;
+        keep_selection_in_fragment(&self.selected);
+        let reopen = on && !self.file_complete(file);
+        if reopen && (self.completed || !self.saved.is_empty()) {
+            self.completed = false;
+            for saved in self.saved.drain(..) {
+                let _ = web_sys::Url::revoke_object_url(&saved.url);
+            }
+            if let Storage::Disk {
+                disk,
+                files: Some(_),
+            } = &self.storage
+            {
+                self.finishing = true;
+                self.phase = Phase::Downloading;
+                let (disk, tx) = (disk.clone(), self.tx.clone());
+                let (room, layout) = (self.room.clone(), self.layout.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = disk.open(&room, &layout).await;
+                    let _ = tx.unbounded_send(Ev::Reopened(result));
+                });
+                return;
+            }
+            self.finishing = false;
+            self.phase = Phase::Downloading;
+        }
+        self.input(Input::Select(self.selected.clone()));
+        self.render(true);
     }
 
     fn input(&mut self, input: Input) {
@@ -543,6 +670,22 @@ impl State {
                         .push(format!("could not update the resume record: {e}"));
                 }
             }
+            Ev::Select(file, on) => self.on_select(file, on),
+            Ev::Reopened(result) => {
+                self.finishing = false;
+                match result {
+                    Ok(()) => {
+                        if let Storage::Disk { files, .. } = &mut self.storage {
+                            *files = None;
+                        }
+                        self.input(Input::Select(self.selected.clone()));
+                        self.render(true);
+                    }
+                    Err(e) => {
+                        self.phase = Phase::Failed(format!("could not reopen the files: {e}"))
+                    }
+                }
+            }
             Ev::Tick => {
                 let now = now_ms();
                 let stale: Vec<PeerId> = self
@@ -601,8 +744,11 @@ impl State {
                 ));
                 self.members = members;
                 self.members.push(you);
+                if self.selected.iter().any(|on| !on) {
+                    self.input(Input::Select(self.selected.clone()));
+                }
                 if !self.seeding {
-                    self.phase = if self.have.is_complete() {
+                    self.phase = if self.swarm.as_ref().is_some_and(Swarm::has_wanted) {
                         // Everything came from the cache (or the room is empty).
                         self.completed = true;
                         self.maybe_finish();
@@ -650,6 +796,11 @@ impl State {
     /// Every file is complete and offered for saving; the server counts this download once.
     fn done(&mut self) {
         self.phase = Phase::Done;
+        // The room's "completed downloads" count only whole copies.
+        if self.reported || !self.swarm.as_ref().is_some_and(Swarm::is_complete) {
+            return;
+        }
+        self.reported = true;
         let (room, ticket) = (self.room.clone(), self.ticket.clone());
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(e) = crate::api::report_completed(room, ticket).await {
@@ -983,10 +1134,18 @@ impl State {
     }
 
     /// A save link (object URL) per file. The disk-backed `File`s cost no memory to save.
+    /// Only wholly present files get one (the others were not selected).
     fn offer_files<B: AsRef<web_sys::Blob>>(&mut self, blobs: &[B]) {
-        for (file, blob) in self.files.iter().zip(blobs) {
+        let complete: Vec<bool> = (0..self.files.len())
+            .map(|i| self.file_complete(i))
+            .collect();
+        for (i, (file, blob)) in self.files.iter().zip(blobs).enumerate() {
+            if !complete[i] {
+                continue;
+            }
             match web_sys::Url::create_object_url_with_blob(blob.as_ref()) {
                 Ok(url) => self.saved.push(Saved {
+                    file: i,
                     name: file.name.clone(),
                     url,
                 }),
@@ -1050,26 +1209,39 @@ impl State {
                 super::warn_before_unload(only_copy);
             }
         }
-        let total_bytes = self.layout.total_size();
+        // A receiver's totals cover the files it selected.
+        let (bytes, total_bytes) = if self.seeding {
+            (self.layout.total_size(), self.layout.total_size())
+        } else {
+            let selected = || {
+                self.selected
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, on)| **on)
+                    .map(|(i, _)| i)
+            };
+            (
+                selected().map(|i| self.file_bytes[i]).sum(),
+                selected().map(|i| self.layout.file_sizes[i]).sum(),
+            )
+        };
         let view = TransferView {
             phase: self.phase.clone(),
             have: self.progress.0,
             total: self.layout.piece_count(),
-            bytes: if self.seeding {
-                total_bytes
-            } else {
-                self.progress.2
-            },
+            bytes,
             files: self
                 .files
                 .iter()
                 .zip(&self.file_bytes)
                 .zip(&self.file_rates)
-                .map(|((f, &have), &rate)| FileRow {
+                .zip(&self.selected)
+                .map(|(((f, &have), &rate), &selected)| FileRow {
                     name: f.name.clone(),
                     size: f.size,
                     have,
                     rate,
+                    selected,
                 })
                 .collect(),
             restored: self.restored,

@@ -77,17 +77,32 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
     }
 }
 
-/// Each file with its own progress, speed and ETA, and its save link once complete.
+/// Each file with its own progress, speed and ETA, and its save link once complete. In a
+/// room of several files a receiver ticks the ones to download (all, to start with).
 #[component]
 fn FileList(view: Signal<TransferView>) -> Element {
     let v = view();
+    let choose = v.files.len() > 1 && v.phase != Phase::Seeding;
     rsx! {
         ul { class: "mt-4 divide-y divide-slate-100 text-sm", "data-testid": "file-progress",
             for (i, f) in v.files.iter().enumerate() {
                 li { class: "py-2", "data-testid": "file-row", "data-have": "{f.have}",
+                    "data-selected": "{f.selected}",
                     div { class: "flex items-center justify-between gap-3",
-                        span { class: "truncate font-medium", "{f.name}" }
-                        if let Some(saved) = v.saved.get(i) {
+                        label { class: "flex min-w-0 items-center gap-2",
+                            if choose {
+                                input {
+                                    r#type: "checkbox",
+                                    class: "h-4 w-4 shrink-0 accent-indigo-600",
+                                    "data-testid": "select-file",
+                                    title: "Download this file",
+                                    checked: f.selected,
+                                    onchange: move |e: FormEvent| select_file(i, e.checked()),
+                                }
+                            }
+                            span { class: "truncate font-medium", "{f.name}" }
+                        }
+                        if let Some(saved) = v.saved.iter().find(|s| s.file == i) {
                             a {
                                 class: "shrink-0 rounded-md bg-emerald-600 px-3 py-1 text-sm font-medium text-white hover:bg-emerald-500",
                                 href: "{saved.url}",
@@ -96,11 +111,13 @@ fn FileList(view: Signal<TransferView>) -> Element {
                                 onclick: move |_| note_saved(&view.peek().room),
                                 "Save"
                             }
-                        } else {
+                        } else if f.selected {
                             span { class: "shrink-0 text-xs text-slate-500",
                                 "{f.percent():.0}% · {rate(f.rate)}"
                                 if let Some(s) = f.eta_secs() { " · {duration(s)} left" }
                             }
+                        } else {
+                            span { class: "shrink-0 text-xs text-slate-400", "not downloading" }
                         }
                     }
                     div { class: "mt-1 h-1.5 w-full overflow-hidden rounded-full bg-slate-100",
@@ -119,6 +136,13 @@ fn save_all(v: &TransferView) {
     for file in &v.saved {
         crate::web::save_url(&file.url, &file.name);
     }
+}
+
+fn select_file(file: usize, on: bool) {
+    #[cfg(feature = "web")]
+    crate::web::shell::select_file(file, on);
+    #[cfg(not(feature = "web"))]
+    let _ = (file, on);
 }
 
 fn note_saved(room: &str) {

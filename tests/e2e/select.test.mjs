@@ -1,0 +1,120 @@
+// Multi-file rooms: a receiver downloads one file of three and nothing of the others, then
+// ticks a second file and gets that one too, and the choice survives a reload.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, launchBrowser, waitHydrated } from "./harness.mjs";
+
+const MIB = 1024 * 1024;
+const SIZES = [24 * MIB, 6 * MIB + 12345, 16 * MIB];
+let server, browser, dir;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  dir = mkdtempSync(join(tmpdir(), "meshdrop-select-"));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function peerPage() {
+  const context = await browser.newContext({ acceptDownloads: true });
+  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  return { context, page, errors };
+}
+
+const sha256 = (path) => createHash("sha256").update(readFileSync(path)).digest("hex");
+
+async function counters(page) {
+  return page.locator('[data-testid="transfer"]').evaluate((el) => ({
+    bytes: Number(el.dataset.bytes),
+    received: Number(el.dataset.received),
+  }));
+}
+
+/** Saves file `index` through its "Save" link and returns the SHA-256 of what was saved. */
+async function save(page, index, name) {
+  const row = page.locator('[data-testid="file-row"]').nth(index);
+  const [download] = await Promise.all([page.waitForEvent("download"), row.locator('[data-testid="save"]').click()]);
+  const path = join(dir, name);
+  await download.saveAs(path);
+  return sha256(path);
+}
+
+test("a receiver downloads only the files it selects, and can add one later", { timeout: 300_000 }, async () => {
+  const paths = SIZES.map((size, i) => {
+    const path = join(dir, `file-${i}.bin`);
+    writeFileSync(path, randomBytes(size));
+    return path;
+  });
+  const expected = paths.map(sha256);
+  const seeder = await peerPage();
+  await seeder.page.goto(`${server.base}/upload`);
+  await waitHydrated(seeder.page);
+  await seeder.page.setInputFiles('[data-testid="file-input"]', paths);
+  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
+  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  assert.equal(await seeder.page.locator('[data-testid="select-file"]').count(), 0, "the sender has nothing to choose");
+
+  // A link for the second file only: it alone is ticked, downloaded and offered.
+  const l = await peerPage();
+  await l.page.goto(`${link}#files=1`);
+  await waitHydrated(l.page);
+  await l.page.waitForSelector('[data-phase="done"]', { timeout: 120_000 });
+  const boxes = l.page.locator('[data-testid="select-file"]');
+  assert.equal(await boxes.count(), 3);
+  assert.deepEqual(
+    await l.page.$$eval('[data-testid="file-row"]', (rows) => rows.map((r) => r.dataset.selected)),
+    ["false", "true", "false"],
+  );
+  const first = await counters(l.page);
+  assert.equal(first.bytes, SIZES[1], "the progress counts the selected file");
+  // Pieces never span files, so only the second file's bytes (and no other's) came in.
+  const only = (received, size) => received >= size && received < size + 2 * MIB;
+  assert.ok(only(first.received, SIZES[1]), `received ${first.received} bytes for a ${SIZES[1]}-byte file`);
+  assert.equal(await l.page.locator('[data-testid="save"]').count(), 1, "only the selected file can be saved");
+  assert.equal(await save(l.page, 1, "one.bin"), expected[1]);
+
+  // Ticking the third file fetches it (the finished file is reopened for writing), and the
+  // address remembers the choice.
+  await boxes.nth(2).check();
+  await l.page.waitForFunction(() => location.hash === "#files=1,2");
+  await l.page.waitForFunction(
+    (want) => {
+      const el = document.querySelector('[data-testid="transfer"]');
+      return Number(el.dataset.bytes) === want && document.querySelector('[data-phase="done"]');
+    },
+    SIZES[1] + SIZES[2],
+    { timeout: 120_000 },
+  );
+  const second = await counters(l.page);
+  const both = SIZES[1] + SIZES[2];
+  assert.ok(only(second.received, both), `received ${second.received} bytes, want the third file and no more`);
+  assert.equal(await save(l.page, 2, "three.bin"), expected[2]);
+  assert.equal(await save(l.page, 1, "one-again.bin"), expected[1], "the first file is intact");
+
+  // A reload keeps the selection. Saving marked the room's cache for removal at the next
+  // start, so the two selected files (and only they) come again.
+  await l.page.reload();
+  await waitHydrated(l.page);
+  await l.page.waitForSelector('[data-phase="done"]', { timeout: 120_000 });
+  assert.deepEqual(
+    await l.page.$$eval('[data-testid="file-row"]', (rows) => rows.map((r) => r.dataset.selected)),
+    ["false", "true", "true"],
+  );
+  const again = (await counters(l.page)).received;
+  assert.ok(only(again, both), `after the reload received ${again} bytes, want ${both}`);
+  assert.equal(await l.page.locator('[data-testid="save"]').count(), 2);
+  assert.deepEqual(l.errors, []);
+  assert.deepEqual(seeder.errors, []);
+});
