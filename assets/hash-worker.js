@@ -1,20 +1,26 @@
-// Hashes files for /upload off the page's main thread. Message in: { id, files, piece_size };
-// out: { id, done } as progress (bytes hashed), then { id, done, hashes } or { id, error }.
+// Hashes files for /upload off the page's main thread. Message in:
+// { id, files, piece_size, part, parts }: this worker takes every `parts`-th run starting at
+// `part`, so several workers share the files. Out: { id, done } as progress (bytes hashed),
+// then { id, done, hashes, owned } (hashes 32 bytes per piece of the whole room, `owned` 1
+// for each piece this worker hashed) or { id, error }.
 // Files are read lazily with Blob.slice in runs of whole pieces (up to 16 MiB, so a run
-// costs one read however small the pieces), each piece hashed with SubtleCrypto; four runs
-// in flight keep the reader and the hasher busy. A file is never in memory whole.
+// costs one read however small the pieces), each piece hashed with SubtleCrypto; two runs
+// in flight per worker keep the reader and the hasher busy. A file is never in memory whole.
 const RUN_BYTES = 16 * 1024 * 1024;
+const LANES = 2;
 
 self.onmessage = async (event) => {
-  const { id, files, piece_size: pieceSize } = event.data;
+  const { id, files, piece_size: pieceSize, part = 0, parts = 1 } = event.data;
   try {
     // Runs of consecutive pieces of one file: [file, offset, length, first piece index].
     const runs = [];
     let index = 0;
+    let run = 0;
     const perRun = Math.max(1, Math.floor(RUN_BYTES / pieceSize));
     for (const file of files) {
       const pieces = Math.ceil(file.size / pieceSize);
-      for (let p = 0; p < pieces; p += perRun) {
+      for (let p = 0; p < pieces; p += perRun, run++) {
+        if (run % parts !== part) continue;
         const offset = p * pieceSize;
         const len = Math.min(perRun * pieceSize, file.size - offset);
         runs.push([file, offset, len, index + p]);
@@ -22,6 +28,7 @@ self.onmessage = async (event) => {
       index += pieces;
     }
     const hashes = new Uint8Array(index * 32);
+    const owned = new Uint8Array(index);
     let done = 0;
     let next = 0;
     let lastReport = 0;
@@ -34,7 +41,10 @@ self.onmessage = async (event) => {
           digests.push(crypto.subtle.digest("SHA-256", data.subarray(at, Math.min(at + pieceSize, len))));
         }
         const results = await Promise.all(digests);
-        results.forEach((d, k) => hashes.set(new Uint8Array(d), (first + k) * 32));
+        results.forEach((d, k) => {
+          hashes.set(new Uint8Array(d), (first + k) * 32);
+          owned[first + k] = 1;
+        });
         done += len;
         const now = performance.now();
         if (now - lastReport > 50) {
@@ -43,8 +53,8 @@ self.onmessage = async (event) => {
         }
       }
     };
-    await Promise.all([lane(), lane(), lane(), lane()]);
-    self.postMessage({ id, done, hashes }, [hashes.buffer]);
+    await Promise.all(Array.from({ length: LANES }, lane));
+    self.postMessage({ id, done, hashes, owned }, [hashes.buffer, owned.buffer]);
   } catch (e) {
     self.postMessage({ id, error: String(e && e.message ? e.message : e) });
   }

@@ -25,7 +25,7 @@ pub async fn sha256(data: &[u8]) -> Result<Hash, String> {
         .map_err(|_| "SubtleCrypto returned a digest of the wrong length".to_string())
 }
 
-/// The hashing worker (`assets/hash-worker.js`): same algorithm as [`hash_files_here`],
+/// The hashing workers (`assets/hash-worker.js`): same algorithm as [`hash_files_here`],
 /// off the page's main thread so the page stays responsive while gigabytes are hashed.
 mod worker_asset {
     use dioxus::prelude::*;
@@ -46,7 +46,14 @@ pub async fn hash_files(
     mut progress: impl FnMut(u64),
 ) -> Result<(Layout, Vec<Hash>, Hash), String> {
     let layout = layout_for(files)?;
-    match in_worker(files, layout.piece_size, &mut progress).await {
+    match in_worker(
+        files,
+        layout.piece_size,
+        layout.piece_count(),
+        &mut progress,
+    )
+    .await
+    {
         Ok(hashes) if hashes.len() == layout.piece_count() as usize => {
             let root = merkle_root(&hashes);
             Ok((layout, hashes, root))
@@ -64,44 +71,70 @@ enum WorkerError {
     Failed(String),
 }
 
+/// Hashing workers at once. Each reads and hashes every other 16 MiB run. On the 2-core
+/// reference machine two workers hashed 1 GiB at 0.72 GB/s against 0.58 GB/s for one
+/// (reading alone ran at about 1 GB/s, hashing alone at 1.4 GB/s).
+const WORKERS: u32 = 2;
+
 async fn in_worker(
     files: &[web_sys::File],
     piece_size: u32,
+    count: u32,
     progress: &mut impl FnMut(u64),
 ) -> Result<Vec<Hash>, WorkerError> {
     use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
     let url = HASH_WORKER.to_string();
-    let worker = web_sys::Worker::new(&url).map_err(|_| WorkerError::Unavailable)?;
-    let (tx, mut rx) = futures_channel::mpsc::unbounded::<wasm_bindgen::JsValue>();
-    let tx_err = tx.clone();
-    let on_message = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-        move |e: web_sys::MessageEvent| {
-            let _ = tx.unbounded_send(e.data());
-        },
-    );
-    let on_error = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
-        move |_e: web_sys::Event| {
-            let error = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&error, &"unavailable".into(), &true.into());
-            let _ = tx_err.unbounded_send(error.into());
-        },
-    );
-    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let (tx, mut rx) = futures_channel::mpsc::unbounded::<(usize, wasm_bindgen::JsValue)>();
     let list = js_sys::Array::new();
     for f in files {
         list.push(f);
     }
-    let request = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&request, &"id".into(), &1.into());
-    let _ = js_sys::Reflect::set(&request, &"files".into(), &list);
-    let _ = js_sys::Reflect::set(&request, &"piece_size".into(), &piece_size.into());
-    worker
-        .post_message(&request)
-        .map_err(|_| WorkerError::Unavailable)?;
+    let mut workers = Vec::new();
+    let mut closures = Vec::new();
+    for part in 0..WORKERS as usize {
+        let Ok(worker) = web_sys::Worker::new(&url) else {
+            workers.iter().for_each(web_sys::Worker::terminate);
+            return Err(WorkerError::Unavailable);
+        };
+        let tx_msg = tx.clone();
+        let on_message =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                let _ = tx_msg.unbounded_send((part, e.data()));
+            });
+        let tx_err = tx.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {
+            let error = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&error, &"unavailable".into(), &true.into());
+            let _ = tx_err.unbounded_send((part, error.into()));
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        let request = js_sys::Object::new();
+        let set = |k: &str, v: &wasm_bindgen::JsValue| {
+            let _ = js_sys::Reflect::set(&request, &k.into(), v);
+        };
+        set("id", &1.into());
+        set("files", &list);
+        set("piece_size", &piece_size.into());
+        set("part", &(part as u32).into());
+        set("parts", &WORKERS.into());
+        let posted = worker.post_message(&request);
+        workers.push(worker);
+        closures.push((on_message, on_error));
+        if posted.is_err() {
+            workers.iter().for_each(web_sys::Worker::terminate);
+            return Err(WorkerError::Unavailable);
+        }
+    }
+    drop(tx);
     let get = |v: &wasm_bindgen::JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).ok();
+    let mut hashes = vec![[0u8; 32]; count as usize];
+    let mut covered = 0u32;
+    let mut done = vec![0u64; WORKERS as usize];
+    let mut finished = 0;
     let result = loop {
-        let Some(msg) = rx.next().await else {
+        let Some((part, msg)) = rx.next().await else {
             break Err(WorkerError::Unavailable);
         };
         if get(&msg, "unavailable").is_some_and(|v| v.is_truthy()) {
@@ -110,19 +143,40 @@ async fn in_worker(
         if let Some(error) = get(&msg, "error").and_then(|v| v.as_string()) {
             break Err(WorkerError::Failed(error));
         }
-        if let Some(done) = get(&msg, "done").and_then(|v| v.as_f64()) {
-            progress(done as u64);
+        if let Some(bytes) = get(&msg, "done").and_then(|v| v.as_f64()) {
+            done[part] = bytes as u64;
+            progress(done.iter().sum());
         }
-        if let Some(hashes) = get(&msg, "hashes").filter(|v| !v.is_undefined()) {
-            let bytes = js_sys::Uint8Array::new(&hashes).to_vec();
-            break Ok(bytes
-                .chunks_exact(32)
-                .map(|c| c.try_into().expect("32-byte chunks"))
-                .collect());
+        let (Some(layer), Some(owned)) = (
+            get(&msg, "hashes").filter(|v| !v.is_undefined()),
+            get(&msg, "owned").filter(|v| !v.is_undefined()),
+        ) else {
+            continue;
+        };
+        let layer = js_sys::Uint8Array::new(&layer).to_vec();
+        let owned = js_sys::Uint8Array::new(&owned).to_vec();
+        if layer.len() != hashes.len() * 32 || owned.len() != hashes.len() {
+            break Err(WorkerError::Failed(
+                "the hashing worker returned the wrong number of hashes".into(),
+            ));
+        }
+        for (i, _) in owned.iter().enumerate().filter(|(_, o)| **o == 1) {
+            hashes[i].copy_from_slice(&layer[i * 32..i * 32 + 32]);
+            covered += 1;
+        }
+        finished += 1;
+        if finished == WORKERS {
+            break if covered == count {
+                Ok(hashes)
+            } else {
+                Err(WorkerError::Failed(format!(
+                    "the hashing workers covered {covered} of {count} pieces"
+                )))
+            };
         }
     };
-    worker.terminate();
-    drop((on_message, on_error));
+    workers.iter().for_each(web_sys::Worker::terminate);
+    drop(closures);
     result
 }
 

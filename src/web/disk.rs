@@ -23,9 +23,42 @@ mod worker_asset {
 
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<JsValue, String>>>>>;
 
+/// Buffers that went to the worker and came back, for the next write or read: without them
+/// every piece left a garbage buffer in both threads until their next garbage collection.
+#[derive(Clone, Default)]
+struct Pool(Rc<RefCell<Vec<js_sys::ArrayBuffer>>>);
+
+impl Pool {
+    /// Buffers kept: more than the writes and reads usually in flight at once.
+    const KEEP: usize = 8;
+
+    /// A buffer of at least `len` bytes.
+    fn take(&self, len: u32) -> js_sys::ArrayBuffer {
+        let mut pool = self.0.borrow_mut();
+        match pool.iter().position(|b| b.byte_length() >= len) {
+            Some(i) => pool.swap_remove(i),
+            None => js_sys::ArrayBuffer::new(len),
+        }
+    }
+
+    /// Takes back the buffer under a `data` view the worker returned.
+    fn give_back(&self, msg: &JsValue) {
+        let data = get(msg, "data");
+        if data.is_undefined() {
+            return;
+        }
+        let buffer: js_sys::ArrayBuffer = Uint8Array::new(&data).buffer();
+        let mut pool = self.0.borrow_mut();
+        if pool.len() < Self::KEEP {
+            pool.push(buffer);
+        }
+    }
+}
+
 pub struct Disk {
     worker: web_sys::Worker,
     pending: Pending,
+    pool: Pool,
     next_id: Cell<u32>,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
@@ -69,6 +102,7 @@ impl Disk {
         Ok(Self {
             worker,
             pending,
+            pool: Pool::default(),
             next_id: Cell::new(0),
             _on_message: on_message,
             _on_error: on_error,
@@ -133,8 +167,9 @@ impl Disk {
         at: u64,
         data: &[u8],
     ) -> impl Future<Output = Result<(), String>> + 'static + use<> {
-        let array = Uint8Array::from(data);
-        let buffer = array.buffer();
+        let buffer = self.pool.take(data.len() as u32);
+        let array = Uint8Array::new_with_byte_offset_and_length(&buffer, 0, data.len() as u32);
+        array.copy_from(data);
         let call = self.call(
             "write",
             &[
@@ -144,7 +179,12 @@ impl Disk {
             ],
             Some(buffer.into()),
         );
-        async move { call.await.map(drop) }
+        let pool = self.pool.clone();
+        async move {
+            let msg = call.await?;
+            pool.give_back(&msg);
+            Ok(())
+        }
     }
 
     pub fn read(
@@ -153,18 +193,23 @@ impl Disk {
         at: u64,
         len: u32,
     ) -> impl Future<Output = Result<Vec<u8>, String>> + 'static + use<> {
+        let buffer = self.pool.take(len);
         let call = self.call(
             "read",
             &[
                 ("file", file.into()),
                 ("at", (at as f64).into()),
                 ("len", len.into()),
+                ("buffer", buffer.clone().into()),
             ],
-            None,
+            Some(buffer.into()),
         );
+        let pool = self.pool.clone();
         async move {
             let msg = call.await?;
-            Ok(Uint8Array::new(&get(&msg, "data")).to_vec())
+            let data = Uint8Array::new(&get(&msg, "data")).to_vec();
+            pool.give_back(&msg);
+            Ok(data)
         }
     }
 
