@@ -282,7 +282,7 @@ try {
     `| P4: ${LARGE_MIB} MiB to disk: receiving renderer's peak RSS | **${mib(p4.peak)}** (in ${p4.seconds.toFixed(0)} s) | file size ${mib(LARGE_MIB * 1024 * 1024)} | ${(p4.peak / (LARGE_MIB * 1024 * 1024)).toFixed(3)} |`,
   );
   console.log(
-    `| hashing ${SIZE_MIB} MiB in the upload page's worker, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s) | | |`,
+    `| hashing ${SIZE_MIB} MiB in the upload page's workers, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s) | | |`,
   );
   console.log(
     `| link opened → first verified byte (ms, median of ${FIRST_BYTE_RUNS}) | **${median.toFixed(0)}** (min ${samples[0]}, max ${samples[samples.length - 1]}) | | |`,
