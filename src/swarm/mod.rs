@@ -817,13 +817,7 @@ impl Swarm {
         self.out.push_back(Output::Write { file, offset, data });
         // Everyone hears of it, seeders included: a super-seeding peer learns from these
         // which pieces have spread.
-        let targets: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.ready)
-            .map(|(&id, _)| id)
-            .collect();
-        for peer in targets {
+        for peer in self.ready_peers() {
             self.send(peer, Frame::Have(piece));
         }
         self.out.push_back(Output::Event(Event::Progress {
@@ -832,6 +826,15 @@ impl Swarm {
             bytes: self.have_bytes,
         }));
         self.announce_completion();
+    }
+
+    /// Peers whose handshake we accepted, collected so the caller may send to them.
+    fn ready_peers(&self) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.ready)
+            .map(|(&id, _)| id)
+            .collect()
     }
 
     fn announce_completion(&mut self) {
@@ -853,13 +856,7 @@ impl Swarm {
             }
         }
         if wanted != self.wanted {
-            let ready: Vec<PeerId> = self
-                .peers
-                .iter()
-                .filter(|(_, p)| p.ready)
-                .map(|(&id, _)| id)
-                .collect();
-            for peer in ready {
+            for peer in self.ready_peers() {
                 self.send(peer, Frame::Interested(wanted.to_wire()));
             }
         }

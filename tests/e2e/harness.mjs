@@ -69,6 +69,17 @@ export async function newPage(browser, origin) {
   return { context, page, errors };
 }
 
+/** A context that may use real host candidates on loopback (camera and microphone granted,
+ *  so no mDNS obfuscation) and accepts downloads; its page errors are collected. */
+export async function peerPage(browser, origin) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  await context.grantPermissions(["camera", "microphone"], { origin });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  return { context, page, errors };
+}
+
 /** Waits until the Dioxus app has hydrated (a client-only effect marks the shell). */
 export async function waitHydrated(page) {
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 30_000 });

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated } from "./harness.mjs";
+import { startServer, launchBrowser, waitHydrated, peerPage as harnessPeerPage } from "./harness.mjs";
 
 const MIB = 1024 * 1024;
 const SIZES = [24 * MIB, 6 * MIB + 12345, 16 * MIB];
@@ -24,14 +24,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function peerPage() {
-  const context = await browser.newContext({ acceptDownloads: true });
-  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  return { context, page, errors };
-}
+const peerPage = () => harnessPeerPage(browser, server.base);
 
 const sha256 = (path) => createHash("sha256").update(readFileSync(path)).digest("hex");
 

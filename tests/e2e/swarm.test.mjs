@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated } from "./harness.mjs";
+import { startServer, launchBrowser, waitHydrated, peerPage as harnessPeerPage } from "./harness.mjs";
 
 const SIZE = 64 * 1024 * 1024;
 let server, browser, dir;
@@ -25,15 +25,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A context allowed to use real host candidates on loopback (no mDNS obfuscation). */
-async function peerPage() {
-  const context = await browser.newContext({ acceptDownloads: true });
-  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  return { context, page, errors };
-}
+const peerPage = () => harnessPeerPage(browser, server.base);
 
 /** Waits for the transfer to finish; on timeout the panel's text explains what it was doing. */
 async function waitDone(page, timeout) {
