@@ -4,10 +4,17 @@
 // The same files are the resume cache and what is finally saved, so nothing is held in
 // memory and nothing is written twice.
 //
+// A file the person chose a place for ("Save to…", File System Access) also gets every piece
+// written at its offset into that file's writable stream, which the browser moves into
+// place when it is closed after the last piece (closing commits; until then the bytes sit
+// in the browser's temporary copy).
+//
 // Message in: { id, op, ...arguments }; out: { id, ok: true, ...result } or { id, error }.
 // Requests run one at a time in arrival order, so a read sees every write sent before it.
 let handles = [];
 let room = null;
+// File index -> FileSystemWritableFileStream of the place chosen for it.
+const targets = new Map();
 const LOCK = "meshdrop-room:";
 const locked = new Set();
 
@@ -46,6 +53,15 @@ function closeAll() {
   handles = [];
 }
 
+const message = (e) => String(e && e.message ? e.message : e);
+
+// Gives up on a chosen place (the browser discards its temporary copy).
+function dropTarget(file) {
+  const writable = targets.get(file);
+  targets.delete(file);
+  writable?.abort().catch(() => {});
+}
+
 function exact(n, want, what) {
   if (n !== want) throw new Error(`short ${what}: ${n} of ${want} bytes`);
 }
@@ -66,9 +82,50 @@ const ops = {
   },
   // Writes and reads hand their buffer back (transferred), so the page reuses a few buffers
   // instead of leaving one piece-sized garbage buffer per call in each thread.
-  write({ file, at, data }) {
+  // A failed write to the chosen place does not fail the download: it is reported
+  // (`targetError`) and that file goes on in OPFS only.
+  async write({ file, at, data }) {
     exact(handles[file].write(data, { at }), data.byteLength, "write");
-    return { data, transfer: [data.buffer] };
+    let targetError;
+    const target = targets.get(file);
+    if (target) {
+      try {
+        await target.write({ type: "write", position: at, data });
+      } catch (e) {
+        dropTarget(file);
+        targetError = message(e);
+      }
+    }
+    return { data, targetError, transfer: [data.buffer] };
+  },
+  // The person chose where file `file` goes (`handle`, from showSaveFilePicker). Copies
+  // what is already here, `ranges` being [offset, length] pairs; later writes follow it.
+  // A file already complete (its handles closed) is copied whole and committed at once.
+  async attach({ file, handle, size, ranges, complete }) {
+    if (!handles[file] && !complete) throw new Error("the file is not open for writing");
+    dropTarget(file);
+    const writable = await handle.createWritable();
+    try {
+      if (!handles[file]) {
+        const source = await (await room.getFileHandle(String(file))).getFile();
+        await source.stream().pipeTo(writable); // closes, and so commits, the file
+        return { committed: true };
+      }
+      await writable.truncate(size);
+      const chunk = new Uint8Array(Math.min(4 << 20, Math.max(size, 1)));
+      for (let r = 0; r < ranges.length; r += 2) {
+        for (let at = ranges[r], end = ranges[r] + ranges[r + 1]; at < end; at += chunk.length) {
+          const view = chunk.subarray(0, Math.min(chunk.length, end - at));
+          exact(handles[file].read(view, { at }), view.length, "read");
+          await writable.write({ type: "write", position: at, data: view });
+        }
+      }
+      targets.set(file, writable);
+      return { committed: false };
+    } catch (e) {
+      await writable.abort().catch(() => {});
+      throw e;
+    }
   },
   read({ file, at, len, buffer }) {
     const data = buffer && buffer.byteLength >= len ? new Uint8Array(buffer, 0, len) : new Uint8Array(len);
@@ -98,11 +155,26 @@ const ops = {
     return { ok, transfer: [ok.buffer] };
   },
   // Closes the handles and hands back the files (disk-backed: saving them costs no memory).
-  async finish({ count }) {
+  // The chosen places of the files in `commit` (complete ones) are closed, which puts them
+  // in place; `committed` lists those that made it, `failed` the others with the reason.
+  async finish({ count, commit }) {
     closeAll();
+    const committed = [];
+    const failed = [];
+    for (const file of commit) {
+      const writable = targets.get(file);
+      if (!writable) continue;
+      targets.delete(file);
+      try {
+        await writable.close();
+        committed.push(file);
+      } catch (e) {
+        failed.push([file, message(e)]);
+      }
+    }
     const files = [];
     for (let i = 0; i < count; i++) files.push(await (await room.getFileHandle(String(i))).getFile());
-    return { files };
+    return { files, committed, failed };
   },
   async remove({ dir }) {
     try {
@@ -132,7 +204,7 @@ self.onmessage = (event) => {
       const { transfer = [], ...result } = await ops[op](event.data);
       self.postMessage({ id, ok: true, ...result }, transfer);
     } catch (e) {
-      self.postMessage({ id, error: String(e && e.message ? e.message : e) });
+      self.postMessage({ id, error: message(e) });
     }
   });
 };

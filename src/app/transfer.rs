@@ -58,6 +58,24 @@ pub struct FileRow {
     pub rate: f64,
     /// Ticked for download (a receiver may leave files out).
     pub selected: bool,
+    /// A place on disk the person chose for this file ("Save to…").
+    pub target: SaveTarget,
+}
+
+/// Where a file goes when the browser lets the page ask (File System Access
+/// `showSaveFilePicker`): chosen once, then written piece by piece at its offsets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SaveTarget {
+    /// Not chosen (the "Save" link still works once the file is complete).
+    #[default]
+    None,
+    /// Chosen: what is here so far was copied, and each new piece goes there too. The file
+    /// appears under this name when the last piece is written.
+    Writing(String),
+    /// Complete and written under this name.
+    Saved(String),
+    /// Writing there failed; the "Save" link is the way out.
+    Failed(String),
 }
 
 impl FileRow {
@@ -70,6 +88,10 @@ impl FileRow {
 
     pub fn eta_secs(&self) -> Option<u64> {
         eta(self.size.saturating_sub(self.have), self.rate)
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.have >= self.size
     }
 }
 
@@ -117,6 +139,11 @@ pub struct TransferView {
     /// Piece bytes received from peers since this page opened.
     pub received: u64,
     pub room: String,
+    /// This browser can ask where to save a file as it downloads (File System Access).
+    pub can_pick: bool,
+    /// Size of the page's wasm memory: its high-water mark, since it never shrinks (shown
+    /// to benchmarks as `data-heap`, next to the process's peak RSS).
+    pub heap: u64,
 }
 
 impl TransferView {
@@ -149,6 +176,7 @@ mod tests {
             have,
             rate,
             selected: true,
+            target: SaveTarget::None,
         };
         assert_eq!(row(500, 100.0).eta_secs(), Some(5));
         assert_eq!(row(999, 100.0).eta_secs(), Some(1));

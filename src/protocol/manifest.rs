@@ -123,6 +123,20 @@ impl Layout {
     pub fn piece_len(&self, index: u32) -> u32 {
         self.span(index).len
     }
+
+    /// The byte ranges `(offset, len)` of file `file` covered by the pieces `held` says we
+    /// have, adjacent pieces merged: what to copy when the file gets a new home.
+    pub fn held_ranges(&self, file: usize, held: impl Fn(u32) -> bool) -> Vec<(u64, u64)> {
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for piece in self.file_pieces(file).filter(|&p| held(p)) {
+            let span = self.span(piece);
+            match ranges.last_mut() {
+                Some((at, len)) if *at + *len == span.offset => *len += u64::from(span.len),
+                _ => ranges.push((span.offset, u64::from(span.len))),
+            }
+        }
+        ranges
+    }
 }
 
 /// Merkle root over piece hashes: leaves padded with zero hashes to a power of two, inner
@@ -254,6 +268,25 @@ mod tests {
             assert!(size.is_power_of_two() && (MIN_PIECE_SIZE..=MAX_PIECE_SIZE).contains(&size));
             assert!(total.div_ceil(size.into()) <= TARGET_MAX_PIECES || size == MAX_PIECE_SIZE);
         }
+    }
+
+    #[test]
+    fn held_ranges_merge_adjacent_pieces_of_one_file() {
+        let ps = 16 * 1024;
+        // File 0: pieces 0..4 (the last one 7 bytes); file 1: pieces 4..6.
+        let layout = Layout::new(ps, vec![3 * ps as u64 + 7, 2 * ps as u64]).unwrap();
+        let held = |set: &'static [u32]| move |p: u32| set.contains(&p);
+        let ps = u64::from(ps);
+        assert_eq!(layout.held_ranges(0, held(&[])), vec![]);
+        assert_eq!(
+            layout.held_ranges(0, held(&[0, 1, 3, 4, 5])),
+            vec![(0, 2 * ps), (3 * ps, 7)]
+        );
+        assert_eq!(
+            layout.held_ranges(1, held(&[0, 1, 3, 4, 5])),
+            vec![(0, 2 * ps)]
+        );
+        assert_eq!(layout.held_ranges(0, held(&[2])), vec![(2 * ps, ps)]);
     }
 
     #[test]

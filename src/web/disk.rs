@@ -55,6 +55,15 @@ impl Pool {
     }
 }
 
+/// The closed files, and what became of the places chosen for them.
+pub struct Finished {
+    pub files: Vec<web_sys::File>,
+    /// Files now in the place the person chose.
+    pub committed: Vec<usize>,
+    /// Files whose chosen place could not be written, with the reason.
+    pub failed: Vec<(usize, String)>,
+}
+
 pub struct Disk {
     worker: web_sys::Worker,
     pending: Pending,
@@ -160,13 +169,15 @@ impl Disk {
         .map(drop)
     }
 
-    /// Writes `data` at `at` of file `file`; resolves once the bytes are on disk.
+    /// Writes `data` at `at` of file `file`; resolves once the bytes are on disk. When the
+    /// file also goes to a place the person chose and writing there failed, resolves with
+    /// that error (the download itself goes on).
     pub fn write(
         &self,
         file: u32,
         at: u64,
         data: &[u8],
-    ) -> impl Future<Output = Result<(), String>> + 'static + use<> {
+    ) -> impl Future<Output = Result<Option<String>, String>> + 'static + use<> {
         let buffer = self.pool.take(data.len() as u32);
         let array = Uint8Array::new_with_byte_offset_and_length(&buffer, 0, data.len() as u32);
         array.copy_from(data);
@@ -183,8 +194,38 @@ impl Disk {
         async move {
             let msg = call.await?;
             pool.give_back(&msg);
-            Ok(())
+            Ok(get(&msg, "targetError").as_string())
         }
+    }
+
+    /// Sends file `file` also to `handle` (a `FileSystemFileHandle` the person chose): the
+    /// byte `ranges` already here are copied, later writes follow. Resolves with `true` when
+    /// the file was already complete (`complete`) and is now in place.
+    pub fn attach(
+        &self,
+        file: u32,
+        handle: JsValue,
+        size: u64,
+        ranges: &[(u64, u64)],
+        complete: bool,
+    ) -> impl Future<Output = Result<bool, String>> + 'static + use<> {
+        let flat = js_sys::Float64Array::new_with_length(ranges.len() as u32 * 2);
+        for (k, &(at, len)) in ranges.iter().enumerate() {
+            flat.set_index(2 * k as u32, at as f64);
+            flat.set_index(2 * k as u32 + 1, len as f64);
+        }
+        let call = self.call(
+            "attach",
+            &[
+                ("file", file.into()),
+                ("handle", handle),
+                ("size", (size as f64).into()),
+                ("ranges", flat.into()),
+                ("complete", complete.into()),
+            ],
+            None,
+        );
+        async move { Ok(get(&call.await?, "committed").as_bool() == Some(true)) }
     }
 
     pub fn read(
@@ -247,15 +288,37 @@ impl Disk {
             .collect())
     }
 
-    /// Closes the files and returns them as `File`s (read-only from then on).
-    pub async fn finish(&self, count: usize) -> Result<Vec<web_sys::File>, String> {
+    /// Closes the files and returns them as `File`s (read-only from then on). The files in
+    /// `commit` (complete ones with a chosen place) are put in place.
+    pub async fn finish(&self, count: usize, commit: &[usize]) -> Result<Finished, String> {
+        let commit: Array = commit.iter().map(|&i| JsValue::from(i as u32)).collect();
         let msg = self
-            .call("finish", &[("count", (count as u32).into())], None)
+            .call(
+                "finish",
+                &[("count", (count as u32).into()), ("commit", commit.into())],
+                None,
+            )
             .await?;
-        Array::from(&get(&msg, "files"))
+        let files = Array::from(&get(&msg, "files"))
             .iter()
             .map(|f| f.dyn_into::<web_sys::File>().map_err(js_error))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        let committed = Array::from(&get(&msg, "committed"))
+            .iter()
+            .filter_map(|i| i.as_f64().map(|i| i as usize))
+            .collect();
+        let failed = Array::from(&get(&msg, "failed"))
+            .iter()
+            .filter_map(|pair| {
+                let pair = Array::from(&pair);
+                Some((pair.get(0).as_f64()? as usize, pair.get(1).as_string()?))
+            })
+            .collect();
+        Ok(Finished {
+            files,
+            committed,
+            failed,
+        })
     }
 
     /// Deletes a room's files (closed ones: a room open in another tab stays locked).

@@ -6,11 +6,11 @@
 //! and no re-entrancy.
 
 use super::cache::{self, RoomRecord};
-use super::disk::Disk;
+use super::disk::{Disk, Finished};
 use super::rtc::{Conn, RtcEvent};
 use super::signaling::{Hub, HubEvent};
 use super::{crypto, now_ms, read_slice};
-use crate::app::transfer::{FileRow, PeerRow, Phase, Saved, TransferView};
+use crate::app::transfer::{FileRow, PeerRow, Phase, SaveTarget, Saved, TransferView};
 use crate::protocol::FileEntry;
 use crate::protocol::manifest::{Hash, Layout, Manifest};
 use crate::protocol::signal::{ClientMessage, IceServer, ServerMessage, SignalPayload};
@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
+use wasm_bindgen::JsCast;
 
 /// What the page hands over to start a transfer.
 pub struct Setup {
@@ -53,13 +54,19 @@ enum Ev {
         piece: u32,
         digest: Hash,
     },
-    /// A verified piece is on disk (or could not be written).
+    /// A verified piece is on disk (or could not be written). `Ok(Some(_))`: it is, but
+    /// writing it to the place chosen for its file failed.
     Written {
         piece: u32,
-        result: Result<(), String>,
+        result: Result<Option<String>, String>,
     },
     /// Every piece is on disk and the files are closed: here they are, read-only.
-    Finished(Result<Vec<web_sys::File>, String>),
+    Finished(Result<Finished, String>),
+    /// The person chose where a file goes (a `FileSystemFileHandle`), cancelled (`Err(None)`)
+    /// or the browser refused.
+    Picked(usize, Result<wasm_bindgen::JsValue, Option<String>>),
+    /// The chosen place has what was here so far (`Ok(true)`: the whole file, in place).
+    Attached(usize, Result<bool, String>),
     /// The resume record was written (or not).
     Flushed(Result<(), String>),
     /// The person ticked (true) or unticked a file to download.
@@ -149,6 +156,46 @@ fn keep_selection_in_fragment(selected: &[bool]) {
     }
 }
 
+fn command(ev: Ev) {
+    COMMANDS.with(|c| {
+        if let Some(tx) = c.borrow().as_ref() {
+            let _ = tx.unbounded_send(ev);
+        }
+    });
+}
+
+/// The browser's File System Access save dialog, where there is one (Chromium on desktop).
+fn save_picker() -> Option<(web_sys::Window, js_sys::Function)> {
+    let window = web_sys::window()?;
+    let picker = js_sys::Reflect::get(&window, &"showSaveFilePicker".into()).ok()?;
+    let picker = picker.dyn_into::<js_sys::Function>().ok()?;
+    Some((window, picker))
+}
+
+/// Called from "Save to…" (a click, which the dialog requires): asks once where file `file`
+/// goes. From then on each of its pieces is written there at its offset as it arrives.
+pub fn save_to(file: usize, name: &str) {
+    let Some((window, picker)) = save_picker() else {
+        return;
+    };
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"suggestedName".into(), &name.into());
+    let promise = match picker.call1(&window, &options) {
+        Ok(p) => js_sys::Promise::from(p),
+        Err(e) => return command(Ev::Picked(file, Err(Some(super::js_error(e))))),
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map_err(|e| {
+                let name = js_sys::Reflect::get(&e, &"name".into()).ok();
+                let cancelled = name.and_then(|n| n.as_string()).as_deref() == Some("AbortError");
+                (!cancelled).then(|| super::js_error(e))
+            });
+        command(Ev::Picked(file, result));
+    });
+}
+
 /// Called when a save link is clicked: the room's cache is removed once its tab has closed.
 pub fn mark_saved(room: &str) {
     SAVED_ROOMS.with(|s| s.borrow_mut().insert(room.to_string()));
@@ -235,6 +282,8 @@ struct State {
     selected: Vec<bool>,
     /// The server was told this tab holds the whole room.
     reported: bool,
+    /// Where each file goes, when the person chose a place for it.
+    targets: Vec<SaveTarget>,
 }
 
 /// Starts the transfer as a task of the calling component: it writes the component's
@@ -324,6 +373,7 @@ async fn run(setup: Setup) {
         saved: Vec::new(),
         selected: selection_from_fragment(file_count),
         reported: false,
+        targets: vec![SaveTarget::None; file_count],
     };
     COMMANDS.with(|c| *c.borrow_mut() = Some(tx.clone()));
     if !seeding {
@@ -504,8 +554,13 @@ impl State {
                 let disk = disk.clone();
                 let tx = self.tx.clone();
                 let count = self.files.len();
+                let commit: Vec<usize> = (0..count)
+                    .filter(|&i| {
+                        matches!(self.targets[i], SaveTarget::Writing(_)) && self.file_complete(i)
+                    })
+                    .collect();
                 wasm_bindgen_futures::spawn_local(async move {
-                    let result = disk.finish(count).await;
+                    let result = disk.finish(count, &commit).await;
                     let _ = tx.unbounded_send(Ev::Finished(result));
                 });
             }
@@ -538,6 +593,60 @@ impl State {
             _ => &self.have,
         };
         self.layout.file_pieces(i).all(|p| done.get(p))
+    }
+
+    /// The person chose where file `file` goes: copy what is here, then write each new piece
+    /// there too (the worker does both, in order with the other writes).
+    fn on_picked(&mut self, file: usize, handle: wasm_bindgen::JsValue) {
+        let Storage::Disk { disk, .. } = &self.storage else {
+            return;
+        };
+        // Only files being downloaded (or here) can go somewhere.
+        if !self.selected.get(file).copied().unwrap_or(false) {
+            return;
+        }
+        let name = js_sys::Reflect::get(&handle, &"name".into())
+            .ok()
+            .and_then(|n| n.as_string())
+            .unwrap_or_else(|| self.files[file].name.clone());
+        // What is on disk so far.
+        let ranges = self.layout.held_ranges(file, |p| self.written.get(p));
+        let attach = disk.attach(
+            file as u32,
+            handle,
+            self.layout.file_sizes[file],
+            &ranges,
+            self.file_complete(file),
+        );
+        self.log.push(format!(
+            "saving {} to {name} as it arrives",
+            self.files[file].name
+        ));
+        self.targets[file] = SaveTarget::Writing(name);
+        let tx = self.tx.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = tx.unbounded_send(Ev::Attached(file, attach.await));
+        });
+        self.render(true);
+    }
+
+    /// File `file` is complete in the place chosen for it.
+    fn target_saved(&mut self, file: usize) {
+        if let SaveTarget::Writing(name) = &self.targets[file] {
+            self.log.push(format!("saved {name}"));
+            self.targets[file] = SaveTarget::Saved(name.clone());
+            mark_saved(&self.room);
+        }
+    }
+
+    fn target_failed(&mut self, file: usize, e: String) {
+        if file < self.targets.len() {
+            self.log.push(format!(
+                "could not save {} there: {e}",
+                self.files[file].name
+            ));
+            self.targets[file] = SaveTarget::Failed(e);
+        }
     }
 
     /// A file was ticked or unticked. Ticking one more after the selection finished opens
@@ -645,17 +754,30 @@ impl State {
             }
             Ev::Hashed { piece, digest } => self.input(Input::Hashed { piece, digest }),
             Ev::Written { piece, result } => match result {
-                Ok(()) => {
+                Ok(target_error) => {
+                    if let Some(e) = target_error {
+                        self.target_failed(self.layout.span(piece).file as usize, e);
+                    }
                     self.written.set(piece);
                     self.record_dirty = true;
                     self.maybe_finish();
                 }
                 Err(e) => self.phase = Phase::Failed(format!("could not write to disk: {e}")),
             },
-            Ev::Finished(Ok(files)) => {
+            Ev::Finished(Ok(Finished {
+                files,
+                committed,
+                failed,
+            })) => {
                 self.offer_files(&files);
                 if let Storage::Disk { files: slot, .. } = &mut self.storage {
                     *slot = Some(files);
+                }
+                for file in committed {
+                    self.target_saved(file);
+                }
+                for (file, e) in failed {
+                    self.target_failed(file, e);
                 }
                 self.done();
                 self.flush_record(true);
@@ -671,6 +793,12 @@ impl State {
                 }
             }
             Ev::Select(file, on) => self.on_select(file, on),
+            Ev::Picked(file, Ok(handle)) => self.on_picked(file, handle),
+            Ev::Picked(file, Err(Some(e))) => self.target_failed(file, e),
+            Ev::Picked(_, Err(None)) => {}
+            Ev::Attached(file, Ok(true)) => self.target_saved(file),
+            Ev::Attached(_, Ok(false)) => {}
+            Ev::Attached(file, Err(e)) => self.target_failed(file, e),
             Ev::Reopened(result) => {
                 self.finishing = false;
                 match result {
@@ -1236,14 +1364,21 @@ impl State {
                 .zip(&self.file_bytes)
                 .zip(&self.file_rates)
                 .zip(&self.selected)
-                .map(|(((f, &have), &rate), &selected)| FileRow {
+                .zip(&self.targets)
+                .map(|((((f, &have), &rate), &selected), target)| FileRow {
                     name: f.name.clone(),
                     size: f.size,
                     have,
                     rate,
                     selected,
+                    target: target.clone(),
                 })
                 .collect(),
+            can_pick: matches!(self.storage, Storage::Disk { .. }) && save_picker().is_some(),
+            heap: wasm_bindgen::memory()
+                .dyn_into::<js_sys::WebAssembly::Memory>()
+                .map(|m| u64::from(js_sys::ArrayBuffer::from(m.buffer()).byte_length()))
+                .unwrap_or(0),
             restored: self.restored,
             received: self.received_total,
             room: self.room.clone(),

@@ -1,6 +1,6 @@
 //! Progress, speed, ETA, peers and the mesh of a running transfer.
 
-use crate::app::transfer::{Phase, TransferView, duration, rate};
+use crate::app::transfer::{Phase, SaveTarget, TransferView, duration, rate};
 use crate::protocol::room::human_size;
 use dioxus::prelude::*;
 
@@ -25,7 +25,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
     let many = v.saved.len() > 1;
     rsx! {
         div { class: "mt-6 rounded-xl border border-slate-200 bg-white p-4", "data-testid": "transfer", "data-bytes": "{v.bytes}",
-            "data-restored": "{v.restored}", "data-received": "{v.received}",
+            "data-restored": "{v.restored}", "data-received": "{v.received}", "data-heap": "{v.heap}",
             p { class: "font-medium {phase_class}", "data-testid": "phase", "data-phase": "{phase_key(&v.phase)}", "{v.phase.label()}" }
             div { class: "mt-3 h-3 w-full overflow-hidden rounded-full bg-slate-200",
                 div { class: "h-3 bg-indigo-600", style: "width: {percent:.1}%" }
@@ -102,23 +102,57 @@ fn FileList(view: Signal<TransferView>) -> Element {
                             }
                             span { class: "truncate font-medium", "{f.name}" }
                         }
-                        if let Some(saved) = v.saved.iter().find(|s| s.file == i) {
-                            a {
-                                class: "shrink-0 rounded-md bg-emerald-600 px-3 py-1 text-sm font-medium text-white hover:bg-emerald-500",
-                                href: "{saved.url}",
-                                download: "{saved.name}",
-                                "data-testid": "save",
-                                onclick: move |_| note_saved(&view.peek().room),
-                                "Save"
+                        div { class: "flex shrink-0 items-center gap-2",
+                            if f.selected && !f.is_complete() {
+                                span { class: "text-xs text-slate-500",
+                                    "{f.percent():.0}% · {rate(f.rate)}"
+                                    if let Some(s) = f.eta_secs() { " · {duration(s)} left" }
+                                }
+                            } else if !f.selected {
+                                span { class: "text-xs text-slate-400", "not downloading" }
                             }
-                        } else if f.selected {
-                            span { class: "shrink-0 text-xs text-slate-500",
-                                "{f.percent():.0}% · {rate(f.rate)}"
-                                if let Some(s) = f.eta_secs() { " · {duration(s)} left" }
+                            if v.can_pick && f.selected && matches!(f.target, SaveTarget::None | SaveTarget::Failed(_)) {
+                                button {
+                                    r#type: "button",
+                                    class: "rounded-md border border-slate-300 px-2 py-1 text-xs font-medium text-slate-700 hover:bg-slate-50",
+                                    "data-testid": "save-to",
+                                    title: "Choose where this file goes; it is written there as it arrives",
+                                    onclick: {
+                                        let name = f.name.clone();
+                                        move |_| save_to(i, &name)
+                                    },
+                                    "Save to…"
+                                }
                             }
-                        } else {
-                            span { class: "shrink-0 text-xs text-slate-400", "not downloading" }
+                            if let Some(saved) = v.saved.iter().find(|s| s.file == i) {
+                                a {
+                                    class: "rounded-md bg-emerald-600 px-3 py-1 text-sm font-medium text-white hover:bg-emerald-500",
+                                    href: "{saved.url}",
+                                    download: "{saved.name}",
+                                    "data-testid": "save",
+                                    onclick: move |_| note_saved(&view.peek().room),
+                                    "Save"
+                                }
+                            }
                         }
+                    }
+                    match &f.target {
+                        SaveTarget::None => rsx! {},
+                        SaveTarget::Writing(name) => rsx! {
+                            p { class: "mt-1 text-xs text-slate-500", "data-testid": "target", "data-state": "writing",
+                                "Writing to {name} as pieces arrive"
+                            }
+                        },
+                        SaveTarget::Saved(name) => rsx! {
+                            p { class: "mt-1 text-xs text-emerald-700", "data-testid": "target", "data-state": "saved",
+                                "Saved as {name}"
+                            }
+                        },
+                        SaveTarget::Failed(why) => rsx! {
+                            p { class: "mt-1 text-xs text-red-700", "data-testid": "target", "data-state": "failed",
+                                "Could not save there: {why}"
+                            }
+                        },
                     }
                     div { class: "mt-1 h-1.5 w-full overflow-hidden rounded-full bg-slate-100",
                         div { class: "h-1.5 bg-indigo-400", style: "width: {f.percent():.1}%" }
@@ -143,6 +177,13 @@ fn select_file(file: usize, on: bool) {
     crate::web::shell::select_file(file, on);
     #[cfg(not(feature = "web"))]
     let _ = (file, on);
+}
+
+fn save_to(file: usize, name: &str) {
+    #[cfg(feature = "web")]
+    crate::web::shell::save_to(file, name);
+    #[cfg(not(feature = "web"))]
+    let _ = (file, name);
 }
 
 fn note_saved(room: &str) {
