@@ -30,7 +30,7 @@ struct Pool(Rc<RefCell<Vec<js_sys::ArrayBuffer>>>);
 
 impl Pool {
     /// Buffers kept: more than the writes and reads usually in flight at once.
-    const KEEP: usize = 8;
+    const KEEP: usize = 4;
 
     /// A buffer of at least `len` bytes.
     fn take(&self, len: u32) -> js_sys::ArrayBuffer {
