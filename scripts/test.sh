@@ -33,9 +33,14 @@ phase "signaling load benchmark (vs PeerJS)" cargo bench --bench signal_load --f
 
 phase "release build" build_bundle
 phase "browser tests" node --test tests/e2e/
-# P4 runs at its full size (4 GiB to disk, about 8-10 minutes). P1 and P2 run at a quarter
-# of theirs (256 MiB) to keep CI well inside its time limit; the full size is
-# BENCH_SIZE_MIB=1024 node tests/e2e/bench.mjs (about 25 minutes more).
-export BENCH_SIZE_MIB="${BENCH_SIZE_MIB:-256}" BENCH_LARGE_MIB="${BENCH_LARGE_MIB:-4096}"
+# P1 and P2 run at a quarter of their full size (256 MiB); the full size is
+# BENCH_SIZE_MIB=1024 node tests/e2e/bench.mjs (about 25 minutes more). P4 runs at its full
+# size (4 GiB to disk, 8-10 minutes) when this run has the time: a warm machine reaches this
+# point after about 20 minutes, a fresh one (installing dioxus-cli and building everything
+# cold) after about 65, and there P4 runs at 1 GiB to stay inside CI's 90 minutes.
+if [ -z "${BENCH_LARGE_MIB:-}" ]; then
+  if [ "$SECONDS" -lt 2700 ]; then BENCH_LARGE_MIB=4096; else BENCH_LARGE_MIB=1024; fi
+fi
+export BENCH_SIZE_MIB="${BENCH_SIZE_MIB:-256}" BENCH_LARGE_MIB
 phase "browser benchmark (P1, P2, P4, hashing, first byte)" node tests/e2e/bench.mjs
 log "all tests passed in $SECONDS s"
