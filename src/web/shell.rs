@@ -104,11 +104,7 @@ thread_local! {
 
 /// Called when a file's checkbox changes: download it (`on`) or leave it out.
 pub fn select_file(file: usize, on: bool) {
-    COMMANDS.with(|c| {
-        if let Some(tx) = c.borrow().as_ref() {
-            let _ = tx.unbounded_send(Ev::Select(file, on));
-        }
-    });
+    command(Ev::Select(file, on));
 }
 
 /// The files a link asks for: `#files=0,2` downloads the first and third file only (a
@@ -156,6 +152,7 @@ fn keep_selection_in_fragment(selected: &[bool]) {
     }
 }
 
+/// Hands a page control's event to the running transfer (if there is one).
 fn command(ev: Ev) {
     COMMANDS.with(|c| {
         if let Some(tx) = c.borrow().as_ref() {
