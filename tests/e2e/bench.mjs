@@ -13,7 +13,8 @@
 //     renderer's peak RSS (VmHWM), against the file size.
 // First byte: link opened → first verified piece, median of 10 fresh contexts.
 //
-// `node tests/e2e/bench.mjs` after a release bundle exists (scripts/test.sh runs it).
+// `node tests/e2e/bench.mjs` after a release bundle exists (scripts/test.sh runs it);
+// BENCH_ONLY=p4 (or p1,p2,first) runs a subset.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, openSync, writeSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +25,7 @@ import { startServer, launchBrowser, launchProfile, rendererPeakRss, freePort, w
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB || 1024);
 const LARGE_MIB = Number(process.env.BENCH_LARGE_MIB || 4096);
+const ONLY = new Set((process.env.BENCH_ONLY || "p1,p2,p4,first").split(",").map((m) => m.trim()));
 const FIRST_BYTE_RUNS = 10;
 const LEECHERS = 3;
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -251,47 +253,63 @@ async function firstByte(link) {
 
 try {
   const bytes = SIZE_MIB * 1024 * 1024;
-  const big = randomFile("p1.bin", SIZE_MIB);
-  const blast = await rawBlast(bytes);
-  const seeder = await seed(big);
-  const mesh = await meshdropOnce(seeder.link);
-  const meshSwarm = await meshdropSwarm(seeder.link);
-  await seeder.context.close();
-  const torrentSwarm = await webtorrentSwarm(big);
-  rmSync(big);
-
-  const large = randomFile("p4.bin", LARGE_MIB);
-  const s4 = await seed(large);
-  const p4 = await largeToDisk(s4.link);
-  await s4.context.close();
-  rmSync(large);
-
-  const small = randomFile("first-byte.bin", 8);
-  const s2 = await seed(small);
-  const samples = [];
-  for (let i = 0; i < FIRST_BYTE_RUNS; i++) samples.push(await firstByte(s2.link));
-  samples.sort((x, y) => x - y);
-  const median = (samples[4] + samples[5]) / 2;
-
   const mb = bytes / 1e6;
   const mib = (n) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
+  const rows = [];
+
+  if (ONLY.has("p1") || ONLY.has("p2")) {
+    const big = randomFile("p1.bin", SIZE_MIB);
+    // The blast runs before the seeder's tab exists, as nothing else runs during it.
+    const blast = ONLY.has("p1") ? await rawBlast(bytes) : 0;
+    const seeder = await seed(big);
+    if (ONLY.has("p1")) {
+      const mesh = await meshdropOnce(seeder.link);
+      rows.push(
+        `| P1: ${SIZE_MIB} MiB, 1 seeder → 1 leecher (s) | ${mesh.toFixed(1)} (${(mb / mesh).toFixed(1)} MB/s) | raw data channel blast ${blast.toFixed(1)} (${(mb / blast).toFixed(1)} MB/s) | **${(blast / mesh).toFixed(2)}** |`,
+      );
+    }
+    if (ONLY.has("p2")) {
+      const meshSwarm = await meshdropSwarm(seeder.link);
+      await seeder.context.close();
+      const torrentSwarm = await webtorrentSwarm(big);
+      rows.push(
+        `| P2: ${SIZE_MIB} MiB, 1 seeder → ${LEECHERS} leechers, until all are done (s) | ${meshSwarm.toFixed(1)} | WebTorrent 3.0.21 ${torrentSwarm.toFixed(1)} | **${(torrentSwarm / meshSwarm).toFixed(2)}** |`,
+      );
+    } else {
+      await seeder.context.close();
+    }
+    rows.push(
+      `| hashing ${SIZE_MIB} MiB in the upload page's workers, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s) | | |`,
+    );
+    rmSync(big);
+  }
+
+  if (ONLY.has("p4")) {
+    const large = randomFile("p4.bin", LARGE_MIB);
+    const s4 = await seed(large);
+    const p4 = await largeToDisk(s4.link);
+    await s4.context.close();
+    rmSync(large);
+    rows.push(
+      `| P4: ${LARGE_MIB} MiB to disk: receiving renderer's peak RSS | **${mib(p4.peak)}** (in ${p4.seconds.toFixed(0)} s; idle app ${mib(p4.idle)}, wasm memory ${mib(p4.heap)}) | file size ${mib(LARGE_MIB * 1024 * 1024)} | ${(p4.peak / (LARGE_MIB * 1024 * 1024)).toFixed(3)} |`,
+    );
+  }
+
+  if (ONLY.has("first")) {
+    const small = randomFile("first-byte.bin", 8);
+    const s2 = await seed(small);
+    const samples = [];
+    for (let i = 0; i < FIRST_BYTE_RUNS; i++) samples.push(await firstByte(s2.link));
+    samples.sort((x, y) => x - y);
+    const median = (samples[4] + samples[5]) / 2;
+    rows.push(
+      `| link opened → first verified byte (ms, median of ${FIRST_BYTE_RUNS}) | **${median.toFixed(0)}** (min ${samples[0]}, max ${samples[samples.length - 1]}) | | |`,
+    );
+  }
+
   console.log(`| measurement | meshdrop | baseline | ratio |`);
   console.log(`|---|---|---|---|`);
-  console.log(
-    `| P1: ${SIZE_MIB} MiB, 1 seeder → 1 leecher (s) | ${mesh.toFixed(1)} (${(mb / mesh).toFixed(1)} MB/s) | raw data channel blast ${blast.toFixed(1)} (${(mb / blast).toFixed(1)} MB/s) | **${(blast / mesh).toFixed(2)}** |`,
-  );
-  console.log(
-    `| P2: ${SIZE_MIB} MiB, 1 seeder → ${LEECHERS} leechers, until all are done (s) | ${meshSwarm.toFixed(1)} | WebTorrent 3.0.21 ${torrentSwarm.toFixed(1)} | **${(torrentSwarm / meshSwarm).toFixed(2)}** |`,
-  );
-  console.log(
-    `| P4: ${LARGE_MIB} MiB to disk: receiving renderer's peak RSS | **${mib(p4.peak)}** (in ${p4.seconds.toFixed(0)} s; idle app ${mib(p4.idle)}, wasm memory ${mib(p4.heap)}) | file size ${mib(LARGE_MIB * 1024 * 1024)} | ${(p4.peak / (LARGE_MIB * 1024 * 1024)).toFixed(3)} |`,
-  );
-  console.log(
-    `| hashing ${SIZE_MIB} MiB in the upload page's workers, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s) | | |`,
-  );
-  console.log(
-    `| link opened → first verified byte (ms, median of ${FIRST_BYTE_RUNS}) | **${median.toFixed(0)}** (min ${samples[0]}, max ${samples[samples.length - 1]}) | | |`,
-  );
+  for (const row of rows) console.log(row);
 } finally {
   await browser.close();
   await server.stop();
