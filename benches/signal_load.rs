@@ -74,11 +74,17 @@ fn cpu_secs(pid: u32) -> f64 {
     fields.iter().sum::<u64>() as f64 / 100.0
 }
 
-fn wait_listening(port: u16) {
+/// Waits until `child` listens on `port`. A server that exited (say, because another
+/// process took the port in between) fails here rather than leaving the port to someone else.
+fn wait_listening(child: &mut Child, port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "server on {port} did not start");
         std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("the server for port {port} exited ({status})");
     }
 }
 
@@ -112,16 +118,16 @@ fn start_meshdrop(database: Option<&str>, redis: Option<&str>) -> Server {
         .env("MESHDROP_HUB_MAX_SOCKETS_PER_IP", "1000000")
         .env("MESHDROP_HUB_MAX_PEERS_PER_ROOM", "100000")
         .env("MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR", "1000000")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null());
+        // Errors only, to this bench's output.
+        .env("RUST_LOG", "error");
     if let Some(db) = database {
         cmd.env("DATABASE_URL", db);
     }
     if let Some(r) = redis {
         cmd.env("REDIS_URL", r);
     }
-    let child = cmd.spawn().expect("starting meshdrop");
-    wait_listening(port);
+    let mut child = cmd.spawn().expect("starting meshdrop");
+    wait_listening(&mut child, port);
     Server {
         child,
         port,
@@ -137,13 +143,13 @@ fn start_peerjs() -> Server {
         "import {{ PeerServer }} from 'peer';\
          PeerServer({{ host: '127.0.0.1', port: {port}, path: '/', concurrent_limit: 1000000, alive_timeout: 600000 }});"
     );
-    let child = on_server_core("node")
+    let mut child = on_server_core("node")
         .current_dir(&dir)
         .args(["--input-type=module", "-e", &script])
         .stdout(Stdio::null())
         .spawn()
         .expect("starting the PeerJS server (node)");
-    wait_listening(port);
+    wait_listening(&mut child, port);
     Server {
         child,
         port,

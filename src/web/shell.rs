@@ -249,6 +249,8 @@ struct State {
     file_bytes: Vec<u64>,
     db: Option<Rc<idb::Database>>,
     record_dirty: bool,
+    /// The hash layer is in the cache (it is written once, with the first record).
+    layer_stored: bool,
     flushing: bool,
     flushed_ms: f64,
     saved_flushed: bool,
@@ -341,6 +343,7 @@ async fn run(setup: Setup) {
         restored: 0,
         db: None,
         record_dirty: false,
+        layer_stored: false,
         flushing: false,
         flushed_ms: 0.0,
         saved_flushed: false,
@@ -461,12 +464,13 @@ impl State {
             }
         };
         self.db = Some(Rc::new(db));
-        let Some(record) = record.filter(|r| r.root == self.root) else {
+        let Some((record, hashes)) = record.filter(|(r, _)| r.root == self.root) else {
             return;
         };
-        if Manifest::from_layer(self.layout.clone(), self.root, record.hashes.clone()).is_err() {
+        if Manifest::from_layer(self.layout.clone(), self.root, hashes.clone()).is_err() {
             return;
         }
+        self.layer_stored = true;
         let count = self.layout.piece_count();
         let claimed: Vec<u32> = Bitfield::from_wire(&record.have, count)
             .map(|b| b.iter_ones().collect())
@@ -476,7 +480,7 @@ impl State {
                 pieces: claimed.len() as u32,
             };
             self.render(true);
-            match disk.verify(&self.layout, &claimed, &record.hashes).await {
+            match disk.verify(&self.layout, &claimed, &hashes).await {
                 Ok(ok) => {
                     let mut damaged = 0;
                     for (&piece, good) in claimed.iter().zip(ok) {
@@ -499,7 +503,7 @@ impl State {
                 Err(e) => self.log.push(format!("could not check the cache: {e}")),
             }
         }
-        self.hashes = Some(record.hashes);
+        self.hashes = Some(hashes);
         self.phase = Phase::Connecting;
     }
 
@@ -524,18 +528,20 @@ impl State {
         let record = RoomRecord {
             room: self.room.clone(),
             root: self.root,
-            hashes: hashes.to_vec(),
             have: self.written.to_wire().to_vec(),
             touched: js_sys::Date::now(),
             saved,
         };
+        // The hash layer goes with the first record only; a failed write sends it again.
+        let layer = (!self.layer_stored).then(|| hashes.to_vec());
+        self.layer_stored = true;
         self.flushing = true;
         self.record_dirty = false;
         self.flushed_ms = now;
         self.saved_flushed = saved;
         let tx = self.tx.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = cache::store(&db, &record).await;
+            let result = cache::store(&db, &record, layer.as_deref()).await;
             let _ = tx.unbounded_send(Ev::Flushed(result));
         });
     }
@@ -785,6 +791,9 @@ impl State {
             Ev::Flushed(result) => {
                 self.flushing = false;
                 if let Err(e) = result {
+                    // Written again with the next batch, hash layer and all.
+                    self.layer_stored = false;
+                    self.record_dirty = true;
                     self.log
                         .push(format!("could not update the resume record: {e}"));
                 }

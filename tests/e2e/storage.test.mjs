@@ -95,24 +95,35 @@ async function save(page, name) {
   return path;
 }
 
-/** Rooms this origin keeps: IndexedDB records and OPFS directories. */
+/** Opens the app's cache database (as the app does: version 2, stores `rooms` and `layers`). */
+const OPEN_CACHE = `new Promise((resolve, reject) => {
+  const open = indexedDB.open("meshdrop", 2);
+  open.onupgradeneeded = () => {
+    for (const store of ["rooms", "layers"])
+      if (!open.result.objectStoreNames.contains(store)) open.result.createObjectStore(store);
+  };
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => resolve(open.result);
+})`;
+
+/** Rooms this origin keeps: IndexedDB records and hash layers, and OPFS directories. */
 async function cached(page) {
-  return page.evaluate(async () => {
-    const records = await new Promise((resolve, reject) => {
-      const open = indexedDB.open("meshdrop", 1);
-      open.onupgradeneeded = () => open.result.createObjectStore("rooms");
-      open.onerror = () => reject(open.error);
-      open.onsuccess = () => {
-        const req = open.result.transaction("rooms").objectStore("rooms").getAllKeys();
-        req.onsuccess = () => { open.result.close(); resolve(req.result); };
+  return page.evaluate(async (openCache) => {
+    const db = await eval(openCache);
+    const keys = (store) =>
+      new Promise((resolve, reject) => {
+        const req = db.transaction(store).objectStore(store).getAllKeys();
+        req.onsuccess = () => resolve(req.result.sort());
         req.onerror = () => reject(req.error);
-      };
-    });
+      });
+    const records = await keys("rooms");
+    const layers = await keys("layers");
+    db.close();
     const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop", { create: true });
     const dirs = [];
     for await (const name of top.keys()) dirs.push(name);
-    return { records: records.sort(), dirs: dirs.sort() };
-  });
+    return { records, layers, dirs: dirs.sort() };
+  }, OPEN_CACHE);
 }
 
 test("a reload and a browser restart resume from the cache; saving removes it", { timeout: 300_000 }, async () => {
@@ -156,7 +167,10 @@ test("a reload and a browser restart resume from the cache; saving removes it", 
     // 3. Saved: once the tab is gone, the next page load removes the room's cache.
     await page.waitForTimeout(500); // the "saved" mark reaches IndexedDB within a tick
     const before = await cached(page);
-    assert.ok(before.records.includes(room) && before.dirs.includes(room), JSON.stringify(before));
+    assert.ok(
+      before.records.includes(room) && before.layers.includes(room) && before.dirs.includes(room),
+      JSON.stringify(before),
+    );
     await page.close();
     const next = await leecher.context.newPage();
     await next.goto(`${server.base}/`);
@@ -171,7 +185,7 @@ test("a reload and a browser restart resume from the cache; saving removes it", 
       room,
     );
     const afterSave = await cached(next);
-    assert.ok(!afterSave.records.includes(room), JSON.stringify(afterSave));
+    assert.ok(!afterSave.records.includes(room) && !afterSave.layers.includes(room), JSON.stringify(afterSave));
     await leecher.context.close();
   } finally {
     await seeder.context.close();
@@ -184,23 +198,22 @@ test("start-up clean-up: week-old, saved and orphaned caches go, fresh ones stay
   const page = await context.newPage();
   await page.goto(`${server.base}/`);
   await waitHydrated(page);
-  await page.evaluate(async () => {
+  await page.evaluate(async (openCache) => {
     const day = 24 * 3600 * 1000;
     const record = (room, touched, saved) => ({
-      room, root: "00".repeat(32), hashes: new Uint8Array(32), have: new Uint8Array(1), touched, saved,
+      room, root: "00".repeat(32), have: new Uint8Array(1), touched, saved,
     });
-    const db = await new Promise((resolve, reject) => {
-      const open = indexedDB.open("meshdrop", 1);
-      open.onupgradeneeded = () => open.result.createObjectStore("rooms");
-      open.onsuccess = () => resolve(open.result);
-      open.onerror = () => reject(open.error);
-    });
-    const tx = db.transaction("rooms", "readwrite");
+    const layer = { root: "00".repeat(32), hashes: new Uint8Array(32) };
+    const db = await eval(openCache);
+    const tx = db.transaction(["rooms", "layers"], "readwrite");
     const store = tx.objectStore("rooms");
     store.put(record("weekold", Date.now() - 8 * day, false), "weekold");
     store.put(record("sixdays", Date.now() - 6 * day, false), "sixdays");
     store.put(record("saved", Date.now(), true), "saved");
     store.put({ junk: true }, "damaged");
+    // The version 1 shape (hash layer inside the record) is not trusted.
+    store.put({ ...record("oldformat", Date.now(), false), hashes: new Uint8Array(32) }, "oldformat");
+    for (const room of ["weekold", "sixdays", "saved", "lonely"]) tx.objectStore("layers").put(layer, room);
     await new Promise((r) => (tx.oncomplete = r));
     db.close();
     const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop", { create: true });
@@ -210,7 +223,7 @@ test("start-up clean-up: week-old, saved and orphaned caches go, fresh ones stay
       await f.write(new Uint8Array(1000));
       await f.close();
     }
-  });
+  }, OPEN_CACHE);
   await page.reload();
   await waitHydrated(page);
   await until(page, async () => {
@@ -219,7 +232,18 @@ test("start-up clean-up: week-old, saved and orphaned caches go, fresh ones stay
     for await (const name of top.keys()) names.push(name);
     return names.length === 1;
   });
-  assert.deepEqual(await cached(page), { records: ["sixdays"], dirs: ["sixdays"] });
+  // Every record, layer and directory goes except the fresh room's (the clean-up deletes
+  // records after files, so wait for the records too).
+  await until(page, async (openCache) => {
+    const db = await eval(openCache);
+    const n = await new Promise((r) => {
+      const req = db.transaction("rooms").objectStore("rooms").count();
+      req.onsuccess = () => r(req.result);
+    });
+    db.close();
+    return n === 1;
+  }, OPEN_CACHE);
+  assert.deepEqual(await cached(page), { records: ["sixdays"], layers: ["sixdays"], dirs: ["sixdays"] });
   await context.close();
 });
 
