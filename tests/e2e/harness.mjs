@@ -105,7 +105,10 @@ export async function launchProfile(profileDir, origin) {
 }
 
 /** Peak resident memory (VmHWM, bytes) of the largest renderer process of the browser that
- *  uses `profileDir` (Chromium passes --user-data-dir on to every child process). */
+ *  uses `profileDir` (Chromium passes --user-data-dir on to every child process), since the
+ *  kernel's counter was last reset. Chromium resets it itself about once a minute (seen here:
+ *  a renderer's VmHWM fell from 317 to 209 MiB at 60 s and again at 120 s), so over a longer
+ *  run only `trackRendererPeak` gives the true peak. */
 export function rendererPeakRss(profileDir) {
   let peak = 0;
   for (const name of readdirSync("/proc")) {
@@ -120,4 +123,22 @@ export function rendererPeakRss(profileDir) {
   }
   if (!peak) throw new Error(`no renderer process for ${profileDir}`);
   return peak;
+}
+
+/** Follows `rendererPeakRss` every `everyMs` until `stop()`, which returns the largest value
+ *  seen: the peak over the whole run, across Chromium's resets of the counter. */
+export function trackRendererPeak(profileDir, everyMs = 250) {
+  let peak = 0;
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rendererPeakRss(profileDir));
+    } catch {}
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      peak = Math.max(peak, rendererPeakRss(profileDir));
+      return peak;
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, mkdtempSync, openSync, writeSync, closeSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, launchProfile, rendererPeakRss, waitHydrated } from "./harness.mjs";
+import { startServer, launchBrowser, launchProfile, trackRendererPeak, waitHydrated } from "./harness.mjs";
 
 const MIB = 1024 * 1024;
 let server, browser, dir;
@@ -256,11 +256,12 @@ test("2 GiB to disk: byte-identical, receiving renderer's peak RSS recorded", { 
   const profile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
   try {
     const leecher = await launchProfile(profile, server.base);
+    const tracker = trackRendererPeak(profile);
     const started = Date.now();
     await leecher.page.goto(seeder.link);
     await waitDone(leecher.page, 800_000);
     const seconds = (Date.now() - started) / 1000;
-    const peak = rendererPeakRss(profile);
+    const peak = tracker.stop();
     const saved = await save(leecher.page, "large-saved.bin");
     assert.equal(await sha256(saved), expected);
     rmSync(saved);
