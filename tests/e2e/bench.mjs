@@ -10,7 +10,7 @@
 //     from the leechers opening the link (adding the magnet) until all three have every
 //     piece. Ratio = WebTorrent time / meshdrop time (above 1 means meshdrop is faster).
 // P4: a LARGE_MIB download to disk in its own browser (on-disk profile): the receiving
-//     renderer's peak RSS (VmHWM), against the file size.
+//     renderer's peak RSS (VmHWM, sampled through the run), against the file size.
 // First byte: link opened → first verified piece, median of 10 fresh contexts.
 //
 // `node tests/e2e/bench.mjs` after a release bundle exists (scripts/test.sh runs it);
