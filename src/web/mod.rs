@@ -62,7 +62,36 @@ pub async fn read_slice(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Ve
     let buffer = wasm_bindgen_futures::JsFuture::from(part.array_buffer())
         .await
         .map_err(js_error)?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    pace_collector(bytes.len());
+    Ok(bytes)
+}
+
+/// How long after the page opened [`pace_collector`] paces V8's collector ([`now_ms`]
+/// counts from the page's navigation).
+const PACE_FOR_MS: f64 = 20_000.0;
+
+/// Paces V8's collector to the buffers a transfer throws away, in the page's first seconds.
+/// Every data channel message and every file slice read arrives in a new `ArrayBuffer`
+/// that is garbage once copied into wasm. V8 defers full collections while a page loads
+/// (its load-time mode lasts up to 7 s), and a download that starts at once takes almost no
+/// JavaScript heap, so nothing else prompts a collection: on the reference machine a
+/// 10 MB/s download piled up about 100 MiB of dead buffers in the receiving renderer by
+/// its first full collection, 7–9 s after the link opened, and that decided the renderer's
+/// peak memory. Afterwards V8 collected them every 30 MiB or so by itself. So for the first
+/// [`PACE_FOR_MS`] a short-lived array of about half the discarded bytes is allocated,
+/// which makes the young-generation collector run every few megabytes and free the young
+/// dead buffers with it. Not for longer: every young collection also grows V8's young
+/// generation a little, and pacing through a whole 4 GiB download grew it from about 5 to
+/// 30 MiB, which cost more than it saved. README, P4.
+pub fn pace_collector(discarded_bytes: usize) {
+    if now_ms() > PACE_FOR_MS {
+        return;
+    }
+    // 4-byte slots; the array is dead at once, so it costs an allocation and nothing at
+    // collection time. At most 16384 slots (64 KiB), a regular young object.
+    let slots = (discarded_bytes / 8).min(16 * 1024);
+    let _ = js_sys::Array::new_with_length(slots as u32);
 }
 
 /// Asks before the tab closes (while this tab is the only seeder), or stops asking.

@@ -137,7 +137,9 @@ impl Conn {
         let on_message =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
                 if let Ok(buf) = e.data().dyn_into::<js_sys::ArrayBuffer>() {
-                    ev(RtcEvent::Message(js_sys::Uint8Array::new(&buf).to_vec()));
+                    let message = js_sys::Uint8Array::new(&buf).to_vec();
+                    super::pace_collector(message.len());
+                    ev(RtcEvent::Message(message));
                 }
             });
         dc.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
