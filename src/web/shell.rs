@@ -243,6 +243,9 @@ struct State {
     have: Bitfield,
     /// Pieces whose bytes are on disk: the only ones the resume record may claim.
     written: Bitfield,
+    /// Pieces handed to the storage worker: on disk, or in its queue. The worker runs
+    /// requests in order, so a request sent now sees all of these on disk.
+    queued: Bitfield,
     /// Piece bytes taken from the cache at start (not downloaded again).
     restored: u64,
     /// Verified bytes per file.
@@ -324,6 +327,7 @@ async fn run(setup: Setup) {
         ticket: setup.ticket.clone(),
         closed: false,
         written: Bitfield::new(count),
+        queued: Bitfield::new(count),
         file_bytes: (0..file_count)
             .map(|i| {
                 if seeding {
@@ -487,6 +491,7 @@ impl State {
                         if good {
                             self.have.set(piece);
                             self.written.set(piece);
+                            self.queued.set(piece);
                             let len = u64::from(self.layout.piece_len(piece));
                             self.restored += len;
                             self.file_bytes[self.layout.span(piece).file as usize] += len;
@@ -612,8 +617,9 @@ impl State {
             .ok()
             .and_then(|n| n.as_string())
             .unwrap_or_else(|| self.files[file].name.clone());
-        // What is on disk so far.
-        let ranges = self.layout.held_ranges(file, |p| self.written.get(p));
+        // What is on disk when the worker gets to this request: the writes still in its
+        // queue land before it, and are not sent to the chosen place themselves.
+        let ranges = self.layout.held_ranges(file, |p| self.queued.get(p));
         let attach = disk.attach(
             file as u32,
             handle,
@@ -1140,6 +1146,7 @@ impl State {
             }
             Storage::Disk { disk, files: None } => {
                 let write = disk.write(span.file, span.offset, &data);
+                self.queued.set(piece);
                 let tx = self.tx.clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     let result = write.await;
