@@ -31,10 +31,26 @@ after(async () => {
 const sha256 = (path) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 /** Stands in for the dialog: records each question, cancels when told to, and otherwise
- *  answers with a handle to `picked/<suggested name>` in this origin's private storage. */
+ *  answers with a handle to `picked/<suggested name>` in this origin's private storage.
+ *
+ *  With `__answerMidWrite` set, the next answer comes only once a piece write has been posted to the
+ *  storage worker, and holds the page's thread until the worker has surely done it. The
+ *  page then learns of the choice before it learns that the write landed: the moment that
+ *  once lost that piece from the chosen file. */
 function fakeDialog() {
   window.__asked = [];
   window.__cancelNext = false;
+  window.__answerMidWrite = false;
+  let onWrite = null;
+  const post = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (message, ...rest) {
+    const posted = post.call(this, message, ...rest);
+    if (message?.op === "write" && onWrite) {
+      onWrite();
+      onWrite = null;
+    }
+    return posted;
+  };
   window.showSaveFilePicker = async ({ suggestedName }) => {
     window.__asked.push(suggestedName);
     if (window.__cancelNext) {
@@ -43,7 +59,13 @@ function fakeDialog() {
     }
     const root = await navigator.storage.getDirectory();
     const picked = await root.getDirectoryHandle("picked", { create: true });
-    return picked.getFileHandle(suggestedName, { create: true });
+    const handle = await picked.getFileHandle(suggestedName, { create: true });
+    if (window.__answerMidWrite) {
+      window.__answerMidWrite = false;
+      await new Promise((resolve) => (onWrite = resolve));
+      for (const until = performance.now() + 100; performance.now() < until; );
+    }
+    return handle;
   };
 }
 
@@ -98,7 +120,9 @@ test("a file chosen a place mid-download is written there and lands complete", {
   await l.page.waitForFunction(() => window.__asked.length === 1);
   assert.equal(await big.locator('[data-testid="target"]').count(), 0);
 
-  // Choosing a place mid-download: what is here is copied, the rest follows.
+  // Choosing a place mid-download, while a piece is on its way to disk: what is here (and
+  // on its way) is copied, the rest follows.
+  await l.page.evaluate(() => (window.__answerMidWrite = true));
   await big.locator('[data-testid="save-to"]').click();
   const haveAtPick = Number(await big.getAttribute("data-have"));
   assert.ok(haveAtPick < sizes[0], `picked at ${haveAtPick} of ${sizes[0]} bytes: mid-download`);
