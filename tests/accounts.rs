@@ -176,6 +176,42 @@ async fn sign_in_succeeds_for_both_provider_shapes_and_rotates_the_session() {
     assert_eq!(users, 2);
 }
 
+/// The stored row for one identity; there must be exactly one.
+async fn user_row(
+    app: &TestApp,
+    provider: &str,
+    provider_user_id: &str,
+) -> meshdrop::server::entity::app_user::Model {
+    use meshdrop::server::entity::app_user::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut rows = Entity::find()
+        .filter(Column::Provider.eq(provider))
+        .filter(Column::ProviderUserId.eq(provider_user_id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one user for {provider}/{provider_user_id}");
+    rows.pop().unwrap()
+}
+
+#[tokio::test]
+async fn unverified_emails_are_not_stored() {
+    let (app, fake) = app_with_provider(&[]).await;
+    // Google says email_verified=false; GitHub's only primary address is unverified.
+    fake.set_mode(Mode::UnverifiedEmail);
+    for provider in ["github", "google"] {
+        let b = browser();
+        assert_eq!(sign_in(&app, &b, provider).await.landed, "/rooms");
+        let account = me(&app, &b).await.account.expect("signed in all the same");
+        assert_eq!(account.name, "Ada Lovelace");
+        let user = user_row(&app, provider, "4242").await;
+        assert_eq!(
+            user.email, None,
+            "{provider}: an unverified email is dropped"
+        );
+    }
+}
+
 #[tokio::test]
 async fn session_cookie_is_secure_behind_https() {
     let (app, _fake) =
@@ -312,6 +348,43 @@ async fn unconfigured_providers_are_hidden_and_refused() {
 }
 
 #[tokio::test]
+async fn a_single_missing_provider_is_hidden_and_refused() {
+    let fake = FakeProvider::start().await;
+    let env = fake.env();
+    let vars: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("MESHDROP_GITHUB_"))
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let app = spawn_app_with(Backend::Postgres, &vars).await;
+    let b = browser();
+    assert_eq!(me(&app, &b).await.providers, ["github"]);
+    let page = b
+        .get(app.url("/signin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in with GitHub"), "{page}");
+    assert!(page.contains("/auth/github/login"), "{page}");
+    assert!(!page.contains("Sign in with Google"), "{page}");
+    assert!(!page.contains("/auth/google/login"), "{page}");
+    assert!(!page.contains("Sign-in is not available here"), "{page}");
+    // Google's login refuses to start a flow: no trip to a provider, no pending sign-in.
+    let r = b.get(app.url("/auth/google/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/signin?error=unavailable&provider=google");
+    // GitHub still works.
+    assert_eq!(sign_in(&app, &b, "github").await.landed, "/rooms");
+    assert_eq!(
+        me(&app, &b).await.account.map(|a| a.provider).as_deref(),
+        Some("github")
+    );
+}
+
+#[tokio::test]
 async fn sign_out_ends_the_session_for_good() {
     let (app, _fake) = app_with_provider(&[]).await;
     let b = browser();
@@ -381,6 +454,56 @@ async fn redis_sessions_work_across_instances_and_restarts() {
     assert!(me(&first, &b).await.account.is_none());
 }
 
+#[tokio::test]
+async fn redis_sessions_rotate_on_sign_in() {
+    use deadpool_redis::redis::AsyncCommands;
+    let redis = redis_url();
+    let (app, _fake) = app_with_provider(&[("REDIS_URL", &redis)]).await;
+    let pool = deadpool_redis::Config::from_url(&redis)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let b = browser();
+    let (callback, login_cookie) = start(&app, &b, "github").await;
+    let before = login_cookie.expect("login sets the session cookie");
+    let before = before.split(';').next().unwrap().to_owned();
+    let before_id = before.split_once('=').unwrap().1.to_owned();
+    let stored: bool = conn
+        .exists(format!("meshdrop:session:{before_id}"))
+        .await
+        .unwrap();
+    assert!(stored, "the pending sign-in lives in Redis");
+
+    let (landed, signed_cookie) = finish(&app, &b, &callback).await;
+    assert_eq!(landed, "/rooms");
+    let after = signed_cookie.expect("sign-in sets a new cookie");
+    let after = after.split(';').next().unwrap().to_owned();
+    let after_id = after.split_once('=').unwrap().1.to_owned();
+    assert_ne!(before_id, after_id, "session id rotated on sign-in");
+    assert!(me(&app, &b).await.account.is_some());
+    let old: bool = conn
+        .exists(format!("meshdrop:session:{before_id}"))
+        .await
+        .unwrap();
+    let new: bool = conn
+        .exists(format!("meshdrop:session:{after_id}"))
+        .await
+        .unwrap();
+    assert!(!old, "the pre-login session is gone from Redis");
+    assert!(new, "the signed-in session is in Redis");
+    // Someone holding the pre-login cookie (session fixation) gets no account.
+    let seen: Me = reqwest::Client::new()
+        .get(app.url("/api/me"))
+        .header("cookie", &before)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(seen.account.is_none());
+}
+
 // ---- Rooms and their owners ----
 
 async fn create_room_as(app: &TestApp, b: &reqwest::Client, name: &str) -> CreatedRoom {
@@ -423,6 +546,7 @@ async fn two_owners() -> (TestApp, FakeProvider, reqwest::Client, reqwest::Clien
         id: "777".into(),
         name: "Grace Hopper".into(),
         email: "grace@example.com".into(),
+        avatar_url: "https://avatars.example/grace.png".into(),
     });
     let grace = browser();
     assert_eq!(sign_in(&app, &grace, "github").await.landed, "/rooms");
@@ -524,6 +648,57 @@ async fn rooms_belong_to_their_creator_and_only_they_can_act() {
 }
 
 #[tokio::test]
+async fn signing_in_again_updates_the_same_user() {
+    let (app, fake) = app_with_provider(&[]).await;
+    let ada = fake.person();
+    for provider in ["github", "google"] {
+        fake.set_person(ada.clone());
+        let first = browser();
+        assert_eq!(sign_in(&app, &first, provider).await.landed, "/rooms");
+        let before = user_row(&app, provider, &ada.id).await;
+        assert_eq!(before.display_name, "Ada Lovelace");
+        let room = create_room_as(&app, &first, "kept.bin").await;
+
+        // Same provider user id, new name and avatar, on another device.
+        fake.set_person(Person {
+            name: "Ada King".into(),
+            avatar_url: "https://avatars.example/ada-2.png".into(),
+            ..ada.clone()
+        });
+        let second = browser();
+        assert_eq!(sign_in(&app, &second, provider).await.landed, "/rooms");
+        let account = me(&app, &second).await.account.expect("signed in");
+        assert_eq!(account.name, "Ada King");
+        assert_eq!(
+            account.avatar_url.as_deref(),
+            Some("https://avatars.example/ada-2.png")
+        );
+        let after = user_row(&app, provider, &ada.id).await;
+        assert_eq!(after.id, before.id, "{provider}: the same user, updated");
+        assert_eq!(after.provider_user_id, ada.id);
+        assert_eq!(after.display_name, "Ada King");
+        assert_eq!(
+            after.avatar_url.as_deref(),
+            Some("https://avatars.example/ada-2.png")
+        );
+        assert_eq!(after.created_at, before.created_at);
+        // The room made before is still theirs.
+        let listed = my_rooms(&app, &second).await;
+        assert_eq!(
+            listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [room.id],
+            "{provider}"
+        );
+    }
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let users = meshdrop::server::entity::app_user::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 2, "one user per provider identity");
+}
+
+#[tokio::test]
 async fn owners_rename_and_move_the_expiry_within_limits() {
     let (app, _fake, ada, _grace) = two_owners().await;
     let room = create_room_as(&app, &ada, "a.bin").await;
@@ -596,6 +771,29 @@ async fn owners_rename_and_move_the_expiry_within_limits() {
         let body = r.text().await.unwrap();
         assert!(body.contains("between 1 and 2160 hours"), "{body}");
     }
+}
+
+#[tokio::test]
+async fn a_revoked_room_cannot_be_re_timed_or_renamed() {
+    let (app, _fake, ada, _grace) = two_owners().await;
+    let room = create_room_as(&app, &ada, "a.bin").await;
+    let r = act(&app, &ada, room.id, "revoke", serde_json::json!({})).await;
+    assert_eq!(r.status(), 200);
+    let revoked: OwnedRoom = r.json().await.unwrap();
+    for (action, body) in [
+        ("expiry", serde_json::json!({"hours": 2160})),
+        ("title", serde_json::json!({"title": "back from the dead"})),
+    ] {
+        let r = act(&app, &ada, room.id, action, body).await;
+        assert_eq!(r.status(), StatusCode::GONE, "{action}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains("closed by its owner"), "{action}: {text}");
+    }
+    // Nothing changed.
+    let listed = my_rooms(&app, &ada).await;
+    assert!(listed[0].revoked);
+    assert_eq!(listed[0].expires_at, revoked.expires_at);
+    assert_eq!(listed[0].title, revoked.title);
 }
 
 #[tokio::test]

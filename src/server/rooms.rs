@@ -274,6 +274,9 @@ pub async fn rename(
         None => None,
     };
     let row = owned_row(state, owner, id, now).await?;
+    if row.revoked_at.is_some() {
+        return Err(RoomError::Gone);
+    }
     let mut active: room::ActiveModel = row.into();
     active.title = Set(title);
     let row = active.update(&state.db).await.context("renaming a room")?;

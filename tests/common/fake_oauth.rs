@@ -31,6 +31,9 @@ pub enum Mode {
     AuthorizeError,
     /// Token exchange works; the profile endpoint answers 500.
     ProfileError,
+    /// The person approves, but their email is not verified: Google says
+    /// `email_verified: false` and GitHub's primary address is unverified.
+    UnverifiedEmail,
 }
 
 #[derive(Clone, Debug)]
@@ -38,6 +41,7 @@ pub struct Person {
     pub id: String,
     pub name: String,
     pub email: String,
+    pub avatar_url: String,
 }
 
 struct Grant {
@@ -69,6 +73,7 @@ impl FakeProvider {
                 id: "4242".into(),
                 name: "Ada Lovelace".into(),
                 email: "ada@example.com".into(),
+                avatar_url: "https://avatars.example/ada.png".into(),
             },
             codes: HashMap::new(),
             tokens: HashMap::new(),
@@ -97,6 +102,11 @@ impl FakeProvider {
     /// Who approves the next sign-in.
     pub fn set_person(&self, person: Person) {
         self.inner.lock().unwrap().person = person;
+    }
+
+    /// Who approves the next sign-in, as now set.
+    pub fn person(&self) -> Person {
+        self.inner.lock().unwrap().person.clone()
     }
 
     /// Server variables pointing both providers at this fake.
@@ -151,7 +161,7 @@ async fn authorize(
             &redirect_uri,
             &[("error", "server_error"), ("state", &state)],
         ),
-        Mode::Approve | Mode::ProfileError => {
+        Mode::Approve | Mode::ProfileError | Mode::UnverifiedEmail => {
             let code = format!("code-{}", inner.next);
             inner.next += 1;
             let person = inner.person.clone();
@@ -249,8 +259,7 @@ async fn github_user(State(inner): Shared, headers: HeaderMap) -> Response {
     }
     match bearer(&inner, &headers) {
         Some(p) => axum::Json(serde_json::json!({"id": p.id.parse::<u64>().unwrap_or(1),
-            "login": "ada", "name": p.name, "avatar_url": "https://avatars.example/ada.png",
-            "email": null}))
+            "login": "ada", "name": p.name, "avatar_url": p.avatar_url, "email": null}))
         .into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
     }
@@ -258,10 +267,11 @@ async fn github_user(State(inner): Shared, headers: HeaderMap) -> Response {
 
 async fn github_emails(State(inner): Shared, headers: HeaderMap) -> Response {
     let inner = inner.lock().unwrap();
+    let verified = inner.mode != Mode::UnverifiedEmail;
     match bearer(&inner, &headers) {
         Some(p) => axum::Json(serde_json::json!([
             {"email": "unverified@example.com", "primary": false, "verified": false},
-            {"email": p.email, "primary": true, "verified": true},
+            {"email": p.email, "primary": true, "verified": verified},
         ]))
         .into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
@@ -273,9 +283,10 @@ async fn google_userinfo(State(inner): Shared, headers: HeaderMap) -> Response {
     if inner.mode == Mode::ProfileError {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
+    let verified = inner.mode != Mode::UnverifiedEmail;
     match bearer(&inner, &headers) {
         Some(p) => axum::Json(serde_json::json!({"sub": p.id, "name": p.name,
-            "picture": "https://avatars.example/g.png", "email": p.email, "email_verified": true}))
+            "picture": p.avatar_url, "email": p.email, "email_verified": verified}))
         .into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
     }

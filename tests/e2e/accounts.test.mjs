@@ -1,14 +1,17 @@
 // Accounts in Chromium: sign in through a fake GitHub, share a file, find the room in
-// /rooms, close it, and see its link answer 410 Gone.
+// /rooms, close it, and see its link answer 410 Gone. The server keeps its rooms in the
+// real Postgres and its sessions in the real Redis that scripts/test.sh started.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, newPage, waitHydrated } from "./harness.mjs";
+import { execFileSync } from "node:child_process";
+import { startServer, launchBrowser, newPage, waitHydrated, testServices } from "./harness.mjs";
 import { startFakeGithub } from "./fake-oauth.mjs";
 
 let server, browser, github;
 before(async () => {
   github = await startFakeGithub();
-  server = await startServer(github.env);
+  const services = testServices();
+  server = { ...(await startServer({ ...github.env, ...services })), services };
   browser = await launchBrowser();
 });
 after(async () => {
@@ -56,6 +59,15 @@ test("sign in, create a room, see it in /rooms, revoke it, the link is gone", as
   await card.locator('[data-testid="my-room-title"]', { hasText: "Meeting notes" }).waitFor();
   await card.locator('[data-testid="my-room-revoke"]').click();
   await card.locator('[data-testid="my-room-revoked"]').waitFor();
+  if (server.services.DATABASE_URL) {
+    // The room, its owner and its revocation are in Postgres; the session is in Redis.
+    const row = execFileSync("psql", [server.services.DATABASE_URL, "-At", "-c",
+      `SELECT r.title, u.display_name, r.revoked_at IS NOT NULL FROM room r JOIN app_user u ON u.id = r.owner_id WHERE r.id = '${id}'`]).toString().trim();
+    assert.equal(row, "Meeting notes|Ada Lovelace|t");
+    const url = new URL(server.services.REDIS_URL);
+    const keys = execFileSync("redis-cli", ["-h", url.hostname, "-p", url.port, "--scan", "--pattern", "meshdrop:session:*"]).toString().trim();
+    assert.ok(keys.length > 0, "a session is stored in Redis");
+  }
 
   // Anyone opening the link now learns the room is gone.
   const visitor = await newPage(browser);

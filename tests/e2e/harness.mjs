@@ -1,6 +1,6 @@
 // Shared by the browser tests: start the built server (dist/server) on a free port with its
 // own data directory, and launch Debian's Chromium through playwright-core.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -52,6 +52,20 @@ export async function startServer(env = {}) {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** DATABASE_URL (a fresh database) and REDIS_URL for the Postgres and Redis that
+ *  scripts/test.sh started; under CI they must be there. */
+export function testServices() {
+  const admin = process.env.MESHDROP_TEST_POSTGRES;
+  const redis = process.env.MESHDROP_TEST_REDIS;
+  if (!admin || !redis) {
+    if (process.env.CI) throw new Error("MESHDROP_TEST_POSTGRES and MESHDROP_TEST_REDIS must be set (scripts/test.sh)");
+    return {};
+  }
+  const name = `meshdrop_e2e_${process.pid}_${Date.now()}`;
+  execFileSync("psql", [admin, "-q", "-c", `CREATE DATABASE ${name}`]);
+  return { DATABASE_URL: admin.replace(/\/[^/]*$/, `/${name}`), REDIS_URL: redis };
 }
 
 export async function launchBrowser() {
