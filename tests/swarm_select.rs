@@ -221,3 +221,33 @@ fn selecting_nothing_requests_nothing_and_unknown_files_are_ignored() {
     // The leecher still fetched and checked the hash layer, so it can start at once later.
     assert!(leecher.swarm.piece_hashes().is_some());
 }
+
+/// A seeder shows a lone leecher its pieces in order (from a starting point of its own),
+/// so it reads its file front to back and can read ahead in long runs.
+#[test]
+fn a_seeder_reveals_pieces_to_a_leecher_in_file_order() {
+    let data: Vec<u8> = (0..4096 * KIB).map(|i| (i * 31 % 253) as u8).collect();
+    let manifest = Manifest::from_files(64 * KIB as u32, &[&data], &Sha2).unwrap();
+    let count = manifest.layout.piece_count();
+    let mut nodes = pair(&manifest);
+    let mut now = 0;
+    pump(&mut nodes, &[&data], &manifest, &mut now);
+    let leecher = &nodes[1];
+    assert!(leecher.swarm.is_complete());
+    // Pieces in the order the leecher first asked for them.
+    let mut order: Vec<u32> = Vec::new();
+    for &p in &leecher.requested {
+        if !order.contains(&p) {
+            order.push(p);
+        }
+    }
+    assert_eq!(order.len() as u32, count);
+    let in_order = order
+        .windows(2)
+        .filter(|w| w[1] == (w[0] + 1) % count)
+        .count();
+    assert!(
+        in_order + 2 >= order.len(),
+        "pieces asked for in file order, wrapping once: {order:?}"
+    );
+}

@@ -67,8 +67,14 @@ pub struct SwarmConfig {
     /// only a few pieces to each peer (the least-spread ones, different for each peer), so
     /// its upload goes to new pieces instead of duplicates (BitTorrent's super-seeding).
     pub super_seed: bool,
-    /// Pieces revealed to a peer that it does not have yet, at most.
+    /// Pieces revealed to a peer that it does not have yet: at least this many…
     pub reveals_per_peer: usize,
+    /// … and as many more as our upload to that peer moves in this long, up to
+    /// `max_reveals_per_peer`. Two pieces cover a slow peer, but a fast one would spend most
+    /// of each round trip (HAVE in, reveal out, request in) waiting for its next reveal: a
+    /// lone leecher on a fast link would be held to two pieces per round trip.
+    pub reveal_window_ms: f64,
+    pub max_reveals_per_peer: usize,
     /// Forgivable protocol slips (unrequested blocks…) before a peer is dropped.
     pub max_strikes: u32,
     /// Keep-alive interval and stats events.
@@ -95,6 +101,8 @@ impl Default for SwarmConfig {
             max_duplicates: 2,
             super_seed: true,
             reveals_per_peer: 2,
+            reveal_window_ms: 250.0,
+            max_reveals_per_peer: 64,
             max_strikes: 32,
             tick_ms: 1_000,
             keepalive_ms: 15_000,
@@ -333,6 +341,7 @@ impl Swarm {
             self.reveal = Some(Reveal {
                 told: BTreeMap::new(),
                 times: vec![0; self.layout.piece_count() as usize],
+                next: BTreeMap::new(),
             });
         }
         self
@@ -467,6 +476,10 @@ impl Swarm {
         // A suspect piece reserved for this peer would otherwise wait for it forever.
         self.picker.disown(peer);
         self.last_sent.remove(&peer);
+        if let Some(reveal) = self.reveal.as_mut() {
+            reveal.told.remove(&peer);
+            reveal.next.remove(&peer);
+        }
         if matches!(&self.hashes, Hashes::Fetching { from, .. } if *from == peer) {
             self.hashes = Hashes::Unknown;
             self.retry_hashes();
@@ -893,14 +906,15 @@ impl Swarm {
             }
             return;
         }
-        let ids: Vec<PeerId> = self
+        let piece_size = self.layout.piece_size;
+        let ids: Vec<(PeerId, usize)> = self
             .peers
             .iter()
             .filter(|(_, p)| p.ready)
-            .map(|(&id, _)| id)
+            .map(|(&id, p)| (id, reveal_window(&self.cfg, p.upload.rate(), piece_size)))
             .collect();
         let mut sends = Vec::new();
-        for peer in ids {
+        for (peer, window) in ids {
             let has = &self.peers[&peer].has;
             let interest = self.peers[&peer].interest.as_ref();
             let told = reveal
@@ -913,20 +927,26 @@ impl Swarm {
                 .iter_ones()
                 .filter(|&p| !has.get(p) && interest.is_none_or(|i| i.get(p)))
                 .count();
-            for _ in pending..self.cfg.reveals_per_peer {
-                // The least-spread piece this peer lacks and was not told about.
+            let next = reveal
+                .next
+                .entry(peer)
+                .or_insert_with(|| (mix_index(0, peer) % u64::from(count)) as u32);
+            for _ in pending..window {
+                // The least-spread piece this peer lacks and was not told about; among
+                // those, the first from where its reveals left off.
                 let best = (0..count)
                     .filter(|&p| !told.get(p) && !has.get(p) && interest.is_none_or(|i| i.get(p)))
                     .min_by_key(|&p| {
                         (
                             self.picker.availability(p),
                             reveal.times[p as usize],
-                            mix_index(p, peer),
+                            (p + count - *next) % count,
                         )
                     });
                 let Some(piece) = best else { break };
                 told.set(piece);
                 reveal.times[piece as usize] += 1;
+                *next = (piece + 1) % count;
                 sends.push((peer, piece));
             }
         }
@@ -1239,6 +1259,10 @@ impl Swarm {
 struct Reveal {
     told: BTreeMap<PeerId, Bitfield>,
     times: Vec<u32>,
+    /// Where each peer's reveals go on: among equally spread pieces a peer is shown the
+    /// next one after its last, from a starting point of its own, so a seeder serving a
+    /// peer reads its file in order and can read it in long runs (README, P1).
+    next: BTreeMap<PeerId, u32>,
 }
 
 /// A complete piece waiting for its digest: data, bytes per contributor, sender of each
@@ -1251,6 +1275,15 @@ const MAX_FAILED_KEPT: usize = 16;
 /// A per-peer tie-break so peers are offered different pieces.
 fn mix_index(piece: u32, peer: PeerId) -> u64 {
     rng::mix(u64::from(piece) ^ peer.0.rotate_left(32))
+}
+
+/// How many unfinished pieces a super-seeder keeps revealed to a peer it uploads to at
+/// `rate` bytes/s: a bandwidth-delay product's worth, within the configured bounds.
+fn reveal_window(cfg: &SwarmConfig, rate: f64, piece_size: u32) -> usize {
+    let covered = (rate * cfg.reveal_window_ms / 1000.0 / f64::from(piece_size.max(1))).ceil();
+    (covered as usize)
+        .max(cfg.reveals_per_peer)
+        .min(cfg.max_reveals_per_peer.max(cfg.reveals_per_peer))
 }
 
 /// The request size for a peer: our preference, within its message limit and the wire's
