@@ -106,6 +106,24 @@ async fn me(app: &TestApp, b: &reqwest::Client) -> Me {
     r.json().await.unwrap()
 }
 
+/// `name=value` of a `Set-Cookie` header.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// `/api/me` as seen by a fresh client that sends only `cookie` (a `name=value` pair).
+async fn me_with_cookie(app: &TestApp, cookie: &str) -> Me {
+    reqwest::Client::new()
+        .get(app.url("/api/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn replace_query(url: &str, key: &str, value: &str) -> String {
     let mut u = reqwest::Url::parse(url).unwrap();
     let pairs: Vec<(String, String)> = u
@@ -151,10 +169,9 @@ async fn sign_in_succeeds_for_both_provider_shapes_and_rotates_the_session() {
         // A sign-in in progress lives 10 minutes; a signed-in session 14 days of inactivity.
         assert!(login_cookie.contains("Max-Age=600"), "{login_cookie}");
         assert!(signed_cookie.contains("Max-Age=1209600"), "{signed_cookie}");
-        let id = |c: &str| c.split(';').next().unwrap().to_owned();
         assert_ne!(
-            id(&login_cookie),
-            id(&signed_cookie),
+            cookie_pair(&login_cookie),
+            cookie_pair(&signed_cookie),
             "session id rotated on sign-in"
         );
         // The stored email is the verified primary one.
@@ -390,18 +407,12 @@ async fn sign_out_ends_the_session_for_good() {
     let b = browser();
     let flow = sign_in(&app, &b, "github").await;
     let cookie = flow.callback_cookie.unwrap();
-    let pair = cookie.split(';').next().unwrap().to_owned();
+    let pair = cookie_pair(&cookie);
     let r = b.post(app.url("/auth/logout")).send().await.unwrap();
     assert_eq!(location(&r), "/");
     assert!(me(&app, &b).await.account.is_none());
     // Replaying the old cookie does not bring the session back: it was deleted.
-    let r = reqwest::Client::new()
-        .get(app.url("/api/me"))
-        .header("cookie", pair)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.json::<Me>().await.unwrap().account.is_none());
+    assert!(me_with_cookie(&app, &pair).await.account.is_none());
 }
 
 /// Two server instances sharing one Postgres database and Redis, with the fake provider.
@@ -425,17 +436,9 @@ async fn redis_sessions_work_across_instances_and_restarts() {
     let flow = sign_in(&first, &b, "google").await;
     assert_eq!(flow.landed, "/rooms");
     let cookie = flow.callback_cookie.expect("signed-in session cookie");
-    let pair = cookie.split(';').next().unwrap().to_owned();
+    let pair = cookie_pair(&cookie);
     // Another instance (or this one after a restart) knows the session: it lives in Redis.
-    let seen: Me = reqwest::Client::new()
-        .get(second.url("/api/me"))
-        .header("cookie", &pair)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seen = me_with_cookie(&second, &pair).await;
     assert_eq!(
         seen.account.map(|a| a.name).as_deref(),
         Some("Ada Lovelace")
@@ -454,9 +457,13 @@ async fn redis_sessions_work_across_instances_and_restarts() {
     assert!(me(&first, &b).await.account.is_none());
 }
 
+async fn session_in_redis(conn: &mut deadpool_redis::Connection, id: &str) -> bool {
+    use deadpool_redis::redis::AsyncCommands;
+    conn.exists(format!("meshdrop:session:{id}")).await.unwrap()
+}
+
 #[tokio::test]
 async fn redis_sessions_rotate_on_sign_in() {
-    use deadpool_redis::redis::AsyncCommands;
     let redis = redis_url();
     let (app, _fake) = app_with_provider(&[("REDIS_URL", &redis)]).await;
     let pool = deadpool_redis::Config::from_url(&redis)
@@ -465,43 +472,23 @@ async fn redis_sessions_rotate_on_sign_in() {
     let mut conn = pool.get().await.unwrap();
     let b = browser();
     let (callback, login_cookie) = start(&app, &b, "github").await;
-    let before = login_cookie.expect("login sets the session cookie");
-    let before = before.split(';').next().unwrap().to_owned();
+    let before = cookie_pair(&login_cookie.expect("login sets the session cookie"));
     let before_id = before.split_once('=').unwrap().1.to_owned();
-    let stored: bool = conn
-        .exists(format!("meshdrop:session:{before_id}"))
-        .await
-        .unwrap();
+    let stored = session_in_redis(&mut conn, &before_id).await;
     assert!(stored, "the pending sign-in lives in Redis");
 
     let (landed, signed_cookie) = finish(&app, &b, &callback).await;
     assert_eq!(landed, "/rooms");
-    let after = signed_cookie.expect("sign-in sets a new cookie");
-    let after = after.split(';').next().unwrap().to_owned();
+    let after = cookie_pair(&signed_cookie.expect("sign-in sets a new cookie"));
     let after_id = after.split_once('=').unwrap().1.to_owned();
     assert_ne!(before_id, after_id, "session id rotated on sign-in");
     assert!(me(&app, &b).await.account.is_some());
-    let old: bool = conn
-        .exists(format!("meshdrop:session:{before_id}"))
-        .await
-        .unwrap();
-    let new: bool = conn
-        .exists(format!("meshdrop:session:{after_id}"))
-        .await
-        .unwrap();
+    let old = session_in_redis(&mut conn, &before_id).await;
+    let new = session_in_redis(&mut conn, &after_id).await;
     assert!(!old, "the pre-login session is gone from Redis");
     assert!(new, "the signed-in session is in Redis");
     // Someone holding the pre-login cookie (session fixation) gets no account.
-    let seen: Me = reqwest::Client::new()
-        .get(app.url("/api/me"))
-        .header("cookie", &before)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(seen.account.is_none());
+    assert!(me_with_cookie(&app, &before).await.account.is_none());
 }
 
 // ---- Rooms and their owners ----

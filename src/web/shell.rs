@@ -866,8 +866,12 @@ impl State {
     }
 
     /// Keeps a piece in the small in-memory cache, dropping the oldest beyond the budget.
+    fn cached(&self, piece: u32) -> bool {
+        self.read_cache.iter().any(|(p, _)| *p == piece)
+    }
+
     fn remember(&mut self, piece: u32, data: Bytes) {
-        if self.read_cache.iter().any(|(p, _)| *p == piece) {
+        if self.cached(piece) {
             return;
         }
         self.read_cache.push_back((piece, data));
@@ -1199,16 +1203,15 @@ impl State {
                 } => {
                     // In file order (the piece before was read lately): read a run.
                     let follows = piece > 0
-                        && self.read_cache.iter().any(|(p, _)| *p + 1 == piece)
+                        && self.cached(piece - 1)
                         && self.layout.span(piece - 1).file == span.file;
                     if follows {
                         let last = self.layout.file_pieces(span.file as usize).end;
                         let per_run = (READ_RUN_BYTES / span.len.max(1)).max(1);
-                        let cached = |p: u32| self.read_cache.iter().any(|(c, _)| *c == p);
                         // Up to the run's length, stopping before a piece already at hand.
                         while run < (piece + per_run).min(last)
                             && !self.reading.contains_key(&run)
-                            && !cached(run)
+                            && !self.cached(run)
                         {
                             run += 1;
                         }
