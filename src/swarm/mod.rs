@@ -90,7 +90,10 @@ impl Default for SwarmConfig {
             target_latency_ms: 250.0,
             min_pipeline: 2,
             max_pipeline: 64,
-            min_timeout_ms: 300,
+            // RFC 6298's floor for TCP's retransmission timeout. A busy tab can miss a core
+            // for several hundred milliseconds; a 300 ms floor took that for a stalled peer
+            // and fetched its blocks twice (tests/swarm_sim.rs, tabs that pause).
+            min_timeout_ms: 1_000,
             max_timeout_ms: 20_000,
             initial_timeout_ms: 5_000,
             upload_slots: 8,

@@ -27,6 +27,28 @@ pub struct SimPeer {
     pub seeder: bool,
     /// Serves corrupted data for every block.
     pub corrupt: bool,
+    /// The tab stops running now and then, as a busy browser tab does (four tabs on two
+    /// cores, where a renderer can wait hundreds of milliseconds for a core).
+    pub pause: Option<Pause>,
+}
+
+/// Frozen for `for_ms` out of every `every_ms`, starting at `offset_ms`: nothing reaches the
+/// swarm core meanwhile (its links keep draining what was already sent).
+#[derive(Debug, Clone, Copy)]
+pub struct Pause {
+    pub every_ms: u64,
+    pub for_ms: u64,
+    pub offset_ms: u64,
+}
+
+impl Pause {
+    /// When the pause covering `now_us` ends, if one does.
+    fn ends_at(&self, now_us: u64) -> Option<u64> {
+        let (every, len) = (self.every_ms * 1000, self.for_ms * 1000);
+        let since = now_us.checked_sub(self.offset_ms * 1000)?;
+        let into = since % every.max(1);
+        (into < len).then(|| now_us - into + len)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -292,8 +314,34 @@ impl Sim<'_> {
         self.nodes[i].swarm.is_some()
     }
 
+    /// When peer `i` is paused now, the end of its pause.
+    fn paused_until(&self, i: usize) -> Option<u64> {
+        self.cfg.peers[i].pause?.ends_at(self.now_us)
+    }
+
     fn handle(&mut self, ev: Ev) {
         let now_ms = self.now_us / 1000;
+        // A paused tab handles nothing until its pause ends; what reaches it waits, in order.
+        let target = match &ev {
+            Ev::Deliver { to, .. } => Some(*to),
+            Ev::Wake(i) | Ev::Pump(i) => Some(*i),
+            _ => None,
+        };
+        if let Some(end) = target.and_then(|i| self.paused_until(i)) {
+            match ev {
+                Ev::Wake(i) if self.nodes[i].wake_at == Some(self.now_us) => {
+                    self.nodes[i].wake_at = Some(end);
+                    self.schedule(end, Ev::Wake(i));
+                }
+                Ev::Pump(i) if self.nodes[i].pump_at == Some(self.now_us) => {
+                    self.nodes[i].pump_at = Some(end);
+                    self.schedule(end, Ev::Pump(i));
+                }
+                Ev::Wake(_) | Ev::Pump(_) => {}
+                ev => self.schedule(end, ev),
+            }
+            return;
+        }
         match ev {
             Ev::Join(i) => {
                 let p = &self.cfg.peers[i];
@@ -578,6 +626,7 @@ pub fn scenario(n: usize, file_size: u64, piece_size: u32, seed: u64) -> SimConf
         leave_ms: None,
         seeder: true,
         corrupt: false,
+        pause: None,
     }];
     for _ in 0..n {
         peers.push(SimPeer {
@@ -587,6 +636,7 @@ pub fn scenario(n: usize, file_size: u64, piece_size: u32, seed: u64) -> SimConf
             leave_ms: None,
             seeder: false,
             corrupt: false,
+            pause: None,
         });
     }
     SimConfig {

@@ -1406,7 +1406,15 @@ impl State {
                 selected().map(|i| self.layout.file_sizes[i]).sum(),
             )
         };
+        let stats = self
+            .swarm
+            .as_ref()
+            .map(|s| s.stats.clone())
+            .unwrap_or_default();
         let view = TransferView {
+            wasted: stats.wasted_bytes,
+            stalls: stats.stalls,
+            endgame: stats.endgame_requests,
             phase: self.phase.clone(),
             have: self.progress.0,
             total: self.layout.piece_count(),
