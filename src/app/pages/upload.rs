@@ -27,6 +27,8 @@ type StartSeeding = Box<dyn FnOnce(&CreatedRoom, Signal<TransferView>)>;
 struct Prepared {
     manifest: RoomManifest,
     seed: StartSeeding,
+    /// How long reading and hashing took, in seconds.
+    hash_secs: f64,
 }
 
 /// Hashes the chosen files in the browser (lazily, piece by piece) into the room manifest.
@@ -44,8 +46,10 @@ async fn prepare(
         return Err("this browser did not hand over the files".into());
     }
     let total: u64 = entries.iter().map(|f| f.size).sum();
+    let started = crate::web::now_ms();
     let (layout, hashes, root) =
         crate::web::crypto::hash_files(&files, |done| step.set(Step::Hashing(done, total))).await?;
+    let hash_secs = (crate::web::now_ms() - started) / 1000.0;
     let manifest = RoomManifest {
         piece_size: layout.piece_size,
         root: crate::protocol::manifest::to_hex(&root),
@@ -62,7 +66,11 @@ async fn prepare(
             view,
         });
     });
-    Ok(Prepared { manifest, seed })
+    Ok(Prepared {
+        manifest,
+        seed,
+        hash_secs,
+    })
 }
 
 #[cfg(not(feature = "web"))]
@@ -81,6 +89,7 @@ pub fn Upload() -> Element {
     let mut title = use_signal(String::new);
     let mut dragging = use_signal(|| false);
     let view = use_signal(TransferView::default);
+    let mut hash_secs = use_signal(|| 0.0);
 
     let mut start = move |chosen: Vec<FileData>| {
         if chosen.is_empty() || matches!(step(), Step::Creating | Step::Hashing(..)) {
@@ -103,6 +112,7 @@ pub fn Upload() -> Element {
                 Ok(p) => p,
                 Err(e) => return step.set(Step::Failed(e)),
             };
+            hash_secs.set(prepared.hash_secs);
             step.set(Step::Creating);
             match create_room(title, entries, Some(prepared.manifest)).await {
                 Ok(room) => {
@@ -126,7 +136,7 @@ pub fn Upload() -> Element {
         match step() {
             Step::Ready(room) => rsx! {
                 div {
-                    ShareLink { room, files: files() }
+                    ShareLink { room, files: files(), hash_secs: hash_secs() }
                     TransferPanel { view }
                 }
             },
@@ -197,14 +207,23 @@ fn Status(step: Step) -> Element {
 }
 
 #[component]
-fn ShareLink(room: CreatedRoom, files: Vec<FileEntry>) -> Element {
+fn ShareLink(room: CreatedRoom, files: Vec<FileEntry>, hash_secs: f64) -> Element {
     let link = format!("{}{}", crate::app::page_origin(), room.id.path());
     let total: u64 = files.iter().map(|f| f.size).sum();
+    let hash_rate = if hash_secs > 0.0 {
+        format!(
+            " Hashed in {hash_secs:.1} s ({}/s).",
+            human_size((total as f64 / hash_secs) as u64)
+        )
+    } else {
+        String::new()
+    };
     rsx! {
         div { class: "mt-6 rounded-xl border border-emerald-200 bg-emerald-50 p-6", "data-testid": "share",
+            "data-hash-secs": "{hash_secs}",
             h2 { class: "text-lg font-semibold", "Your link is ready" }
             p { class: "text-sm text-slate-600",
-                "{files.len()} file(s), {human_size(total)}. This tab is the source: keep it open while people download."
+                "{files.len()} file(s), {human_size(total)}.{hash_rate} This tab is the source: keep it open while people download."
             }
             div { class: "mt-4 flex flex-wrap items-center gap-2",
                 input {
