@@ -156,3 +156,24 @@ export function trackRendererPeak(profileDir, everyMs = 250) {
     },
   };
 }
+
+/** CPU time (ms) used so far by the Chromium processes running on this machine, summed over
+ *  their threads from `/proc/<pid>/task/<tid>/stat` (utime + stime, 100 ticks a second).
+ *  Subtract two readings to see what a step cost. Threads of a process or Worker that ends
+ *  in between are lost, so read before closing pages. */
+export function chromiumCpuMs() {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("chromium")) continue;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        // Fields after the command name (which may contain spaces): utime is the 12th.
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        ticks += Number(fields[11]) + Number(fields[12]);
+      }
+    } catch {}
+  }
+  return ticks * 10;
+}
