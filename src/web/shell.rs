@@ -865,11 +865,12 @@ impl State {
         }
     }
 
-    /// Keeps a piece in the small in-memory cache, dropping the oldest beyond the budget.
+    /// Whether a piece is in the small in-memory read cache.
     fn cached(&self, piece: u32) -> bool {
         self.read_cache.iter().any(|(p, _)| *p == piece)
     }
 
+    /// Keeps a piece in the small in-memory cache, dropping the oldest beyond the budget.
     fn remember(&mut self, piece: u32, data: Bytes) {
         if self.cached(piece) {
             return;
