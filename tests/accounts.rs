@@ -942,6 +942,8 @@ async fn expired_rooms_are_purged_by_the_periodic_job() {
         .await
         .unwrap()
         .unwrap();
+    // A peer is still connected to the room that is about to expire.
+    let mut lingering = join(&app.base, old.id, &old.ticket).await;
     let mut expired: room::ActiveModel = row.into();
     expired.expires_at = Set(meshdrop::server::rooms::now_secs() - 1);
     expired.update(&app.state.db).await.unwrap();
@@ -961,6 +963,17 @@ async fn expired_rooms_are_purged_by_the_periodic_job() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // The peer still connected was told and disconnected.
+    assert_eq!(
+        recv(&mut lingering.ws).await,
+        ServerMessage::RoomClosed {
+            reason: "this room expired".into()
+        }
+    );
+    assert_eq!(
+        closed(&mut lingering.ws).await.0,
+        meshdrop::protocol::signal::close::ROOM_CLOSED
+    );
     // The expired room's completion went with it; the live room's stays.
     assert_eq!(
         room_completion::Entity::find()

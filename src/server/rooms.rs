@@ -351,6 +351,13 @@ pub async fn purge_expired(state: &AppState, now: i64) -> anyhow::Result<u64> {
             .all(&state.db)
             .await
             .context("checking purged rooms")?;
+        // Peers still connected to a purged room are told and disconnected: their tickets
+        // can outlive the room when its owner shortened its expiry.
+        for id in ids.iter().filter(|id| !kept.contains(id)) {
+            if let Ok(room) = RoomId::parse(id) {
+                state.hub.expire_room(room).await;
+            }
+        }
         // Completion records go with their room, and only then.
         room_completion::Entity::delete_many()
             .filter(room_completion::Column::RoomId.is_in(ids.clone()))

@@ -661,6 +661,8 @@ impl Swarm {
                 {
                     self.picker.release(&block);
                 }
+                // A peer that refuses a piece kept for it gives the piece back to everyone.
+                self.picker.disown_piece(block.piece, peer);
             }
             Frame::Piece {
                 piece,
@@ -982,18 +984,27 @@ impl Swarm {
     /// The hash layer must not hang on one peer: if its source left or stays silent, ask
     /// another peer that has pieces.
     fn retry_hashes(&mut self) {
+        let mut after = None;
         if let Hashes::Fetching { from, since, .. } = self.hashes
             && self.now.saturating_sub(since) > self.cfg.max_timeout_ms
         {
             self.hashes = Hashes::Unknown;
             self.strike(from, "hash layer not delivered");
+            after = Some(from);
         }
         if matches!(self.hashes, Hashes::Unknown) {
-            let source = self
-                .peers
-                .iter()
-                .find(|(_, p)| p.ready && p.has.count() > 0)
-                .map(|(&id, _)| id);
+            // After a silent source, the next peer in id order (wrapping), so every peer
+            // gets its turn instead of the same silent one again.
+            let sources = || {
+                self.peers
+                    .iter()
+                    .filter(|(_, p)| p.ready && p.has.count() > 0)
+                    .map(|(&id, _)| id)
+            };
+            let source = match after {
+                Some(last) => sources().find(|&id| id > last).or_else(|| sources().next()),
+                None => sources().next(),
+            };
             if let Some(peer) = source {
                 self.maybe_fetch_hashes(peer);
             }
@@ -1001,17 +1012,39 @@ impl Swarm {
     }
 
     fn on_hash_request(&mut self, peer: PeerId, start: u32, count: u32) {
-        let Hashes::Known(m) = &self.hashes else {
+        if !matches!(self.hashes, Hashes::Known(_)) {
             return self.strike(peer, "hash request before we have hashes");
-        };
+        }
         let end = start
             .checked_add(count)
             .filter(|&e| e <= self.layout.piece_count());
         let Some(end) = end else {
             return self.strike(peer, "hash request out of range");
         };
-        let hashes = m.piece_hashes[start as usize..end as usize].to_vec();
-        self.send(peer, Frame::HashResponse { start, hashes });
+        // A peer needs the layer once (twice covers a retry). Answering more would let a
+        // 9-byte request buy 128 KiB of our upload queue, over and over.
+        let budget = 2 * self.layout.piece_count() + MAX_HASHES_PER_FRAME;
+        let p = self.peers.get_mut(&peer).expect("ready peer");
+        if p.hashes_served.saturating_add(count) > budget {
+            return self.strike(peer, "hash layer requested too often");
+        }
+        p.hashes_served += count;
+        // Each response must fit the messages this peer accepts.
+        let fit = ((p.max_message as usize).saturating_sub(HASH_RESPONSE_OVERHEAD) / 32).max(1);
+        let Hashes::Known(m) = &self.hashes else {
+            unreachable!("checked above");
+        };
+        let frames: Vec<Frame> = m.piece_hashes[start as usize..end as usize]
+            .chunks(fit)
+            .zip((start..end).step_by(fit))
+            .map(|(chunk, first)| Frame::HashResponse {
+                start: first,
+                hashes: chunk.to_vec(),
+            })
+            .collect();
+        for frame in frames {
+            self.send(peer, frame);
+        }
     }
 
     fn on_hash_response(&mut self, peer: PeerId, start: u32, hashes: Vec<Hash>) {
@@ -1206,15 +1239,15 @@ impl Swarm {
             self.cfg.max_timeout_ms,
             self.cfg.initial_timeout_ms,
         );
-        let mut stalls = 0;
-        for p in self.peers.values_mut() {
+        let mut stalled = Vec::new();
+        for (&id, p) in self.peers.iter_mut() {
             p.outstanding.retain(|o| !(o.released && o.deadline <= now));
             let timeout = p.delay.timeout(min, max, initial);
             if p.active() == 0 || now < p.last_progress + timeout {
                 continue;
             }
             // Stalled: everything we asked of it goes to other peers.
-            stalls += 1;
+            stalled.push(id);
             for o in p.outstanding.iter_mut().filter(|o| !o.released) {
                 o.released = true;
                 o.deadline = linger;
@@ -1224,9 +1257,14 @@ impl Swarm {
             // The wait itself is evidence about this peer's delay.
             p.delay.sample((now - p.last_progress) as f64);
         }
-        self.stats.stalls += stalls;
+        self.stats.stalls += stalled.len() as u64;
         for b in released {
             self.picker.release(&b);
+        }
+        // A piece kept for one peer after a failed hash must not wait on that peer forever:
+        // once it stalls, anyone may supply the piece again.
+        for peer in stalled {
+            self.picker.disown(peer);
         }
         if now < self.next_tick {
             return;
@@ -1274,6 +1312,8 @@ type Verifying = (Bytes, Vec<(PeerId, u32)>, Vec<Option<PeerId>>);
 
 /// Failed multi-source pieces kept for blame at once (each holds one piece's data).
 const MAX_FAILED_KEPT: usize = 16;
+/// A HashResponse frame's bytes besides its hashes (kind and start).
+const HASH_RESPONSE_OVERHEAD: usize = 5;
 
 /// A per-peer tie-break so peers are offered different pieces.
 fn mix_index(piece: u32, peer: PeerId) -> u64 {

@@ -126,6 +126,8 @@ pub struct Peer {
     /// arrival, or the moment the pipeline became non-empty. A stall is measured from here,
     /// so requests queued behind others are not timed out for waiting their turn.
     pub last_progress: u64,
+    /// Piece hashes we have sent it (the layer is answered a bounded number of times).
+    pub hashes_served: u32,
 }
 
 impl Peer {
@@ -145,6 +147,7 @@ impl Peer {
             send_blocked: false,
             snubbed_until: 0,
             last_progress: 0,
+            hashes_served: 0,
         }
     }
 

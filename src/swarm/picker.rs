@@ -127,7 +127,7 @@ impl Picker {
 
     /// Chooses the next block to request from a peer that has `has`, with block size `block`
     /// (a multiple of SUB_BLOCK), given the requests already outstanding to it. `busy` are
-    /// pieces we have or are verifying; `unstarted` counts missing pieces not yet started
+    /// pieces we have, are verifying or no longer want; `unstarted` counts missing pieces not yet started
     /// anywhere (endgame waits until it is zero).
     #[allow(clippy::too_many_arguments)]
     pub fn pick(
@@ -143,9 +143,16 @@ impl Picker {
         let run = (block / SUB_BLOCK).max(1);
         // 1. Started pieces, closest to completion first.
         let mut best: Option<(u32, u32)> = None;
+        // A started piece of a file no longer selected waits (`busy`): it is not finished
+        // after the download has closed its files, and resumes if selected again.
         for (&piece, p) in &self.partial {
             let allowed = p.owner.is_none_or(|o| o == peer);
-            if p.free > 0 && allowed && has.get(piece) && best.is_none_or(|(_, r)| p.received > r) {
+            if p.free > 0
+                && allowed
+                && has.get(piece)
+                && !busy(piece)
+                && best.is_none_or(|(_, r)| p.received > r)
+            {
                 best = Some((piece, p.received));
             }
         }
@@ -192,14 +199,19 @@ impl Picker {
             }
         }
         // 3. Endgame: only when nothing is left to start anywhere and nothing is free.
-        if unstarted > 0 || self.partial.values().any(|p| p.free > 0) {
+        if unstarted > 0
+            || self
+                .partial
+                .iter()
+                .any(|(&piece, p)| p.free > 0 && !busy(piece))
+        {
             return None;
         }
         let max_dup = self.max_duplicates;
         let candidates: Vec<u32> = self
             .partial
             .iter()
-            .filter(|(p, part)| has.get(**p) && part.owner.is_none())
+            .filter(|(p, part)| has.get(**p) && part.owner.is_none() && !busy(**p))
             .map(|(&p, _)| p)
             .collect();
         for piece in candidates {
@@ -327,6 +339,15 @@ impl Picker {
             if p.owner == Some(peer) {
                 p.owner = None;
             }
+        }
+    }
+
+    /// `peer` refused piece `piece`: if it was kept for that peer, anyone may supply it.
+    pub fn disown_piece(&mut self, piece: u32, peer: super::PeerId) {
+        if let Some(p) = self.partial.get_mut(&piece)
+            && p.owner == Some(peer)
+        {
+            p.owner = None;
         }
     }
 

@@ -219,7 +219,8 @@ pub async fn mark_saved(room: &str) -> Result<(), String> {
 
 /// Removes rooms untouched for 7 days, rooms whose files were saved, damaged records, and
 /// files on disk that no record claims, except rooms open in some tab (each tab's storage
-/// worker holds a Web Lock on its room). Returns the rooms removed.
+/// worker holds a Web Lock on its room) and the room this page is opening. Returns the
+/// rooms removed.
 pub async fn collect_garbage() -> Result<Vec<String>, String> {
     let db = open().await?;
     let now = js_sys::Date::now();
@@ -260,8 +261,19 @@ pub async fn collect_garbage() -> Result<Vec<String>, String> {
             doomed.push(room);
         }
     }
+    // The room this page shows is about to be opened (its lock may not be taken yet):
+    // it is never removed from under it.
+    let here = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .and_then(|path| {
+            path.strip_prefix("/room/")
+                .map(|id| id.trim_end_matches('/').to_owned())
+        });
     let mut removed = Vec::new();
-    for room in doomed.iter().filter(|r| !busy.contains(r)) {
+    for room in doomed
+        .iter()
+        .filter(|r| !busy.contains(r) && here.as_ref() != Some(*r))
+    {
         // Files first: a record without files is harmless, files without a record leak.
         match disk.remove(room).await {
             Ok(()) => {

@@ -15,6 +15,9 @@ use web_sys::{
 pub const HIGH_WATER: u32 = 8 * 1024 * 1024;
 /// `bufferedamountlow` fires below this; sending resumes.
 pub const LOW_WATER: u32 = 2 * 1024 * 1024;
+/// Frames waiting behind a full channel beyond this many bytes mean the peer takes far
+/// less than it asks for (the swarm holds uploads while blocked): it is disconnected.
+pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 
 pub enum RtcEvent {
     /// A local ICE candidate to trickle to the peer.
@@ -39,6 +42,8 @@ pub struct Conn {
     pub outbox: Vec<SignalPayload>,
     /// Frames waiting for the channel's buffer to drain.
     pub queue: std::collections::VecDeque<Vec<u8>>,
+    /// Bytes in `queue`.
+    pub queued_bytes: usize,
     pub blocked: bool,
     pub created_ms: f64,
     _closures: Vec<Box<dyn std::any::Any>>,
@@ -159,6 +164,7 @@ impl Conn {
             described: false,
             outbox: Vec::new(),
             queue: Default::default(),
+            queued_bytes: 0,
             blocked: false,
             created_ms: super::now_ms(),
             _closures: closures,
@@ -235,6 +241,7 @@ impl Conn {
         {
             return false;
         }
+        self.queued_bytes += bytes.len();
         self.queue.push_back(bytes);
         let newly = !self.blocked;
         self.blocked = true;
@@ -252,6 +259,7 @@ impl Conn {
                 self.queue.push_front(next);
                 return false;
             }
+            self.queued_bytes -= next.len();
         }
         let was = self.blocked;
         self.blocked = false;

@@ -1109,6 +1109,16 @@ impl State {
                 }
                 let conn = self.conns.get_mut(&peer)?;
                 let newly_blocked = conn.send(frame.encode().to_vec());
+                if conn.queued_bytes > super::rtc::MAX_QUEUED_BYTES {
+                    self.log.push(format!(
+                        "peer {} takes far less than it asks for; disconnected",
+                        peer.0
+                    ));
+                    if let Some(conn) = self.conns.remove(&peer) {
+                        conn.close();
+                    }
+                    return Some(Input::Disconnected { peer });
+                }
                 newly_blocked.then_some(Input::SendBlocked {
                     peer,
                     blocked: true,

@@ -50,6 +50,8 @@ pub enum HubError {
     SelfSignal,
     #[error("the owner closed this room")]
     RoomClosed,
+    #[error("peer {0} is not keeping up with its messages; try again later")]
+    Busy(u64),
 }
 
 /// Where a signal goes: straight to a local socket, or over the bus to another instance.

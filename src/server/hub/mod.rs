@@ -197,6 +197,13 @@ impl Hub {
             let mut shared = self.0.shared.lock().expect("hub lock");
             let route = shared.core.signal(room, from, to, payload)?;
             if let Route::Local(delivery) = route {
+                // Signals stop at half the target's queue, so no sender can fill it and
+                // get the target cut loose; room news (joins, leaves) keeps the other half.
+                if let Some(tx) = shared.sockets.get(&delivery.to)
+                    && tx.capacity() <= tx.max_capacity() / 2
+                {
+                    return Err(HubError::Busy(delivery.to.0));
+                }
                 shared.deliver(vec![delivery]);
                 return Ok(());
             }
@@ -236,6 +243,15 @@ impl Hub {
                 reason: reason.to_owned(),
             })
             .await;
+        }
+    }
+
+    /// The room expired and was purged: whoever is still in it (here or, through the bus,
+    /// on other instances) is told and disconnected. Empty rooms are left alone, so purging
+    /// many rooms does not fill the set of closed ones.
+    pub async fn expire_room(&self, room: RoomId) {
+        if self.online(room).await > 0 {
+            self.close_room(room, "this room expired").await;
         }
     }
 
@@ -303,5 +319,50 @@ impl Shared {
                 self.sockets.remove(&to);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One peer sending signals to another that is slow to read fills at most half of the
+    /// target's queue: then the sender is refused, and the target stays connected.
+    #[tokio::test]
+    async fn a_sender_cannot_fill_a_slow_peers_queue() {
+        let limits = HubLimits {
+            outbound_queue: 16,
+            ..HubLimits::default()
+        };
+        let hub = Hub::start(limits, IceConfig::default(), None)
+            .await
+            .unwrap();
+        let room = RoomId::from_bytes([3; 16]);
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let far = crate::server::rooms::now_secs() + 3600;
+        let now = crate::server::rooms::now_secs();
+        let flooder = hub.join(room, ip, far, now).await.unwrap();
+        let mut slow = hub.join(room, ip, far, now).await.unwrap();
+        let offer = || SignalPayload::Offer { sdp: "v=0".into() };
+        let mut delivered = 0;
+        let refused = loop {
+            match hub.signal(room, flooder.peer, slow.peer, offer()).await {
+                Ok(()) => delivered += 1,
+                Err(e) => break e,
+            }
+            assert!(delivered <= 16, "the whole queue was filled");
+        };
+        assert_eq!(refused, HubError::Busy(slow.peer.0));
+        assert_eq!(delivered, 8);
+        assert_eq!(hub.socket_count(), 2, "the slow peer was cut loose");
+        // Room news still reaches it, and once it reads, signals flow again.
+        let third = hub.join(room, ip, far, now).await.unwrap();
+        while slow.rx.try_recv().is_ok() {}
+        assert!(
+            hub.signal(room, flooder.peer, slow.peer, offer())
+                .await
+                .is_ok()
+        );
+        drop(third);
     }
 }

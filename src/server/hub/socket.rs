@@ -41,10 +41,18 @@ impl RateLimit {
     }
 }
 
+/// A close frame's reason may hold at most 123 bytes (RFC 6455 §5.5: control frames carry
+/// at most 125, two of them the code). Parse errors can quote client input, so cut there.
+const MAX_CLOSE_REASON: usize = 123;
+
 fn close_frame(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
     Message::Close(Some(CloseFrame {
         code,
-        reason: Utf8Bytes::from(reason),
+        reason: Utf8Bytes::from(&reason[..end]),
     }))
 }
 
@@ -64,6 +72,29 @@ where
     .await;
 }
 
+/// How a write to the socket ended.
+enum Wrote {
+    Ok,
+    /// The connection failed.
+    Failed,
+    /// The client stopped reading: the write did not finish within the deadline.
+    Stuck,
+}
+
+/// Runs one write (or a batch and its flush) with a deadline. Without it a client that stops
+/// reading would park this loop in `send` for good, heartbeat and ticket expiry included,
+/// holding its address slot and its queue.
+async fn write<F, E>(deadline: Duration, op: F) -> Wrote
+where
+    F: std::future::Future<Output = Result<(), E>>,
+{
+    match tokio::time::timeout(deadline, op).await {
+        Ok(Ok(())) => Wrote::Ok,
+        Ok(Err(_)) => Wrote::Failed,
+        Err(_) => Wrote::Stuck,
+    }
+}
+
 /// Runs a socket that was already admitted (`session`) until it closes, then leaves the room.
 /// `not_after` (unix seconds) is when the ticket expires: the socket closes then.
 pub async fn run<S, E>(hub: Hub, mut session: Session, not_after: i64, mut ws: S)
@@ -73,6 +104,9 @@ where
     let limits = hub.limits().clone();
     let (room, me) = (session.room, session.peer);
     let heartbeat = Duration::from_millis(limits.heartbeat_ms);
+    // A client has one heartbeat period to take each write.
+    let deadline = heartbeat;
+    let stuck = || Some((close::TOO_SLOW, "the client stopped reading".to_string()));
     let mut rate = RateLimit::new(limits.messages_per_sec, limits.message_burst);
     let mut last_seen = Instant::now();
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -81,8 +115,10 @@ where
     tokio::pin!(expiry);
 
     let outcome: Option<(u16, String)> = 'run: {
-        if ws.send(text(&session.welcome)).await.is_err() {
-            break 'run None;
+        match write(deadline, ws.send(text(&session.welcome))).await {
+            Wrote::Ok => {}
+            Wrote::Failed => break 'run None,
+            Wrote::Stuck => break 'run stuck(),
         }
         loop {
             tokio::select! {
@@ -116,8 +152,10 @@ where
                         Ok(ClientMessage::Signal { to, payload }) => {
                             if let Err(e) = hub.signal(room, me, to, payload).await {
                                 let reply = ServerMessage::Error { message: e.to_string() };
-                                if ws.send(text(&reply)).await.is_err() {
-                                    break 'run None;
+                                match write(deadline, ws.send(text(&reply))).await {
+                                    Wrote::Ok => {}
+                                    Wrote::Failed => break 'run None,
+                                    Wrote::Stuck => break 'run stuck(),
                                 }
                             }
                         }
@@ -130,17 +168,23 @@ where
                     Some(msg) => {
                         // Under load several messages wait: write them all, flush once.
                         let mut closed = closing_reason(&msg);
-                        let mut ok = ws.feed(text(&msg)).await.is_ok();
-                        for _ in 0..64 {
-                            if closed.is_some() {
-                                break;
+                        let rx = &mut session.rx;
+                        let batch = async {
+                            ws.feed(text(&msg)).await?;
+                            for _ in 0..64 {
+                                if closed.is_some() {
+                                    break;
+                                }
+                                let Ok(more) = rx.try_recv() else { break };
+                                closed = closing_reason(&more);
+                                ws.feed(text(&more)).await?;
                             }
-                            let Ok(more) = session.rx.try_recv() else { break };
-                            closed = closing_reason(&more);
-                            ok = ok && ws.feed(text(&more)).await.is_ok();
-                        }
-                        if !ok || ws.flush().await.is_err() {
-                            break 'run None;
+                            ws.flush().await
+                        };
+                        match write(deadline, batch).await {
+                            Wrote::Ok => {}
+                            Wrote::Failed => break 'run None,
+                            Wrote::Stuck => break 'run stuck(),
                         }
                         if let Some(reason) = closed {
                             break 'run Some((close::ROOM_CLOSED, reason));
@@ -152,8 +196,10 @@ where
                     if last_seen.elapsed() > 3 * heartbeat {
                         break 'run Some((close::HEARTBEAT_TIMEOUT, "no heartbeat".into()));
                     }
-                    if ws.send(Message::Ping(Default::default())).await.is_err() {
-                        break 'run None;
+                    match write(deadline, ws.send(Message::Ping(Default::default()))).await {
+                        Wrote::Ok => {}
+                        Wrote::Failed => break 'run None,
+                        Wrote::Stuck => break 'run stuck(),
                     }
                 }
                 _ = &mut expiry => break 'run Some((close::ROOM_CLOSED, "the ticket expired".into())),
@@ -172,5 +218,120 @@ fn closing_reason(msg: &ServerMessage) -> Option<String> {
     match msg {
         ServerMessage::RoomClosed { reason } => Some(reason.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::RoomId;
+    use crate::protocol::limits::HubLimits;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A client that takes its first `takes` messages and then never reads again: every
+    /// later write stays pending, as on a socket whose peer stopped reading. It sends nothing.
+    struct StopsReading {
+        takes: usize,
+        got: Vec<Message>,
+    }
+
+    impl Stream for StopsReading {
+        type Item = Result<Message, std::io::Error>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    impl Sink<Message> for StopsReading {
+        type Error = std::io::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if self.got.len() < self.takes {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+        fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+            self.got.push(item);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        let long = "é".repeat(200);
+        let Message::Close(Some(frame)) = close_frame(close::INVALID, &long) else {
+            panic!("not a close frame");
+        };
+        assert!(
+            frame.reason.len() <= MAX_CLOSE_REASON,
+            "{}",
+            frame.reason.len()
+        );
+        assert!(long.starts_with(frame.reason.as_str()));
+        let Message::Close(Some(short)) = close_frame(close::INVALID, "left") else {
+            panic!("not a close frame");
+        };
+        assert_eq!(short.reason.as_str(), "left");
+    }
+
+    /// A socket whose client stops reading is closed within about one heartbeat of the
+    /// write that stuck, leaves the room (the others are told) and frees its address slot.
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped_and_its_room_told() {
+        let heartbeat_ms = 200;
+        let limits = HubLimits {
+            heartbeat_ms,
+            max_sockets_per_ip: 2,
+            ..HubLimits::default()
+        };
+        let hub = Hub::start(limits, Default::default(), None).await.unwrap();
+        let room = RoomId::from_bytes([7; 16]);
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let far = crate::server::rooms::now_secs() + 3600;
+        let now = crate::server::rooms::now_secs();
+        let mut watcher = hub.join(room, ip, far, now).await.unwrap();
+        let stalled = hub.join(room, ip, far, now).await.unwrap();
+        let stalled_id = stalled.peer;
+        assert_eq!(
+            watcher.rx.recv().await,
+            Some(ServerMessage::PeerJoined { peer: stalled_id })
+        );
+
+        // It takes its welcome, then nothing: the next write is an offer from the watcher.
+        let client = StopsReading {
+            takes: 1,
+            got: Vec::new(),
+        };
+        let started = Instant::now();
+        let task = tokio::spawn(run(hub.clone(), stalled, far, client));
+        hub.signal(
+            room,
+            watcher.peer,
+            stalled_id,
+            crate::protocol::signal::SignalPayload::Offer { sdp: "v=0".into() },
+        )
+        .await
+        .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the stalled socket's loop never ended")
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(heartbeat_ms), "{took:?}");
+        assert_eq!(
+            watcher.rx.recv().await,
+            Some(ServerMessage::PeerLeft { peer: stalled_id })
+        );
+        assert_eq!(hub.socket_count(), 1);
+        // Its address slot is free again: a second socket from the same address fits.
+        assert!(hub.join(room, ip, far, now).await.is_ok());
     }
 }
