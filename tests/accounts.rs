@@ -986,3 +986,34 @@ async fn expired_rooms_are_purged_by_the_periodic_job() {
     assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [fresh.id]);
     assert_eq!(left[0].completed, 1);
 }
+
+/// Every sign-in started holds a pending session for 10 minutes, so one address may start
+/// only so many per hour: past that it gets 429 with a reason, and no session is stored.
+#[tokio::test]
+async fn sign_ins_started_are_limited_per_address() {
+    let (app, _fake) = app_with_provider(&[("MESHDROP_MAX_SIGNINS_PER_IP_PER_HOUR", "3")]).await;
+    for _ in 0..3 {
+        let r = browser()
+            .get(app.url("/auth/github/login"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection(), "{}", r.status());
+        assert!(r.headers().get(SET_COOKIE).is_some(), "a pending session");
+    }
+    let r = browser()
+        .get(app.url("/auth/google/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        r.headers().get(SET_COOKIE).is_none(),
+        "no session for a refused start"
+    );
+    let body = r.text().await.unwrap();
+    assert!(body.contains("sign-ins per hour"), "{body}");
+    // Signed-in use of the site is not affected.
+    let r = browser().get(app.url("/api/me")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -28,6 +28,12 @@ pub fn error_response(status: StatusCode, message: impl Into<String>) -> Respons
 }
 
 pub async fn guard(request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/auth/")
+        && request.uri().path().ends_with("/login")
+        && let Some(refusal) = signin_quota(&request)
+    {
+        return refusal;
+    }
     if !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
@@ -73,16 +79,17 @@ pub async fn guard(request: Request, next: Next) -> Response {
     }
 }
 
-/// Rooms one address may create per hour: a sliding window per IP.
+/// How often one address may do something per hour (create a room, start a sign-in): a
+/// sliding window per IP.
 #[derive(Default)]
-pub struct RoomQuota {
+pub struct HourlyQuota {
     created: std::sync::Mutex<
         std::collections::HashMap<std::net::IpAddr, std::collections::VecDeque<u64>>,
     >,
 }
 
-impl RoomQuota {
-    /// Records a creation at `now` (seconds) unless `ip` already made `limit` in the last hour.
+impl HourlyQuota {
+    /// Records one at `now` (seconds) unless `ip` already had `limit` in the last hour.
     pub fn allow(&self, ip: std::net::IpAddr, now: u64, limit: usize) -> bool {
         let mut created = self.created.lock().expect("quota lock");
         // Forget addresses whose whole window has passed, so the map stays small.
@@ -116,13 +123,30 @@ fn room_quota(request: &Request) -> Option<Response> {
     })
 }
 
+/// Each sign-in started keeps a pending session for 10 minutes; without a limit a flood of
+/// them would fill the in-memory store (and its cap) and lock everyone out of signing in.
+fn signin_quota(request: &Request) -> Option<Response> {
+    let state = request.extensions().get::<super::state::AppState>()?;
+    let addr = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
+    let limit = state.settings.signins_per_ip_per_hour;
+    let now = super::rooms::now_secs().max(0) as u64;
+    (!state.signin_quota.allow(addr.0.ip(), now, limit)).then(|| {
+        error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("at most {limit} sign-ins per hour from one address; try again later"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::RoomQuota;
+    use super::HourlyQuota;
 
     #[test]
     fn the_room_quota_is_a_sliding_hour_per_address() {
-        let quota = RoomQuota::default();
+        let quota = HourlyQuota::default();
         let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         assert!(quota.allow(a, 1000, 2));
         assert!(quota.allow(a, 1500, 2));

@@ -141,6 +141,8 @@ pub struct Settings {
     pub jwt_secret_generated: bool,
     pub redis_url: Option<SecretString>,
     pub rooms_per_ip_per_hour: usize,
+    /// Sign-ins one address may start per hour.
+    pub signins_per_ip_per_hour: usize,
     pub ice: IceConfig,
     pub hub: HubLimits,
     /// Sign-in providers with credentials; the others are hidden.
@@ -203,6 +205,7 @@ impl fmt::Debug for Settings {
             .field("jwt_secret_generated", &self.jwt_secret_generated)
             .field("redis", &self.redis_url.as_ref().map(|_| "<configured>"))
             .field("rooms_per_ip_per_hour", &self.rooms_per_ip_per_hour)
+            .field("signins_per_ip_per_hour", &self.signins_per_ip_per_hour)
             .field("ice", &self.ice)
             .field("hub", &self.hub)
             .field("providers", &self.providers)
@@ -426,6 +429,12 @@ impl Settings {
                 &get,
                 "MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR",
                 120,
+                1..=10_000_000,
+            )? as usize,
+            signins_per_ip_per_hour: number(
+                &get,
+                "MESHDROP_MAX_SIGNINS_PER_IP_PER_HOUR",
+                60,
                 1..=10_000_000,
             )? as usize,
             ice,

@@ -12,7 +12,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub tickets: Arc<Tickets>,
     pub hub: super::hub::Hub,
-    pub room_quota: Arc<super::api_guard::RoomQuota>,
+    pub room_quota: Arc<super::api_guard::HourlyQuota>,
+    pub signin_quota: Arc<super::api_guard::HourlyQuota>,
     /// Sign-in providers and user lookup (axum-login's backend).
     pub auth: super::auth::Backend,
     /// Where sessions are kept: Redis when configured, else memory.
@@ -41,6 +42,7 @@ impl AppState {
         let state = Self {
             hub,
             room_quota: Arc::default(),
+            signin_quota: Arc::default(),
             settings: Arc::new(settings),
             db,
             tickets,
