@@ -506,3 +506,37 @@ fn a_half_downloaded_piece_of_a_deselected_file_waits() {
     assert!(resumed, "the half piece was never asked for again");
     assert!(leecher.completed, "the whole room did not complete");
 }
+
+/// Each change of a peer's interest makes a seeder recompute its reveals (work that grows
+/// with pieces × peers). A peer flipping its interest without end is struck and then
+/// banned; repeating the same interest, bitfield or HAVE costs nothing and is not punished.
+#[test]
+fn a_peer_flipping_its_interest_without_end_is_banned() {
+    let mut seeder = Under::new(SwarmConfig::default(), 4 << 20, 16 * KIB, true, true);
+    let count = seeder.manifest.layout.piece_count();
+    let (calm, flipper) = (PeerId(8), PeerId(9));
+    let all = Bitfield::full(count).to_wire();
+    let mut half = Bitfield::new(count);
+    (0..count / 2).for_each(|p| {
+        half.set(p);
+    });
+    let half = half.to_wire();
+
+    seeder.connect(calm, 256 * KIB, false);
+    for _ in 0..1_000 {
+        seeder.frame(calm, Frame::Interested(all.clone()));
+        seeder.frame(calm, Frame::Bitfield(Bitfield::new(count).to_wire()));
+    }
+    assert!(!seeder.banned(calm), "repeats were punished");
+
+    seeder.connect(flipper, 256 * KIB, false);
+    for i in 0..1_000 {
+        let wants = if i % 2 == 0 { &half } else { &all };
+        seeder.frame(flipper, Frame::Interested(wants.clone()));
+        if seeder.disconnected.contains(&flipper) {
+            break;
+        }
+    }
+    assert!(seeder.banned(flipper), "{:?}", seeder.events);
+    assert!(!seeder.banned(calm));
+}

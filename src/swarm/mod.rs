@@ -619,6 +619,11 @@ impl Swarm {
                         added.push(piece);
                     }
                 }
+                // Reveals are recomputed only when something changed: the work grows with
+                // pieces × peers, and repeated frames must not buy it again and again.
+                if added.is_empty() {
+                    return;
+                }
                 for piece in added {
                     self.picker.peer_has(piece);
                 }
@@ -629,22 +634,33 @@ impl Swarm {
                 let Some(wants) = Bitfield::from_wire(&bits, self.layout.piece_count()) else {
                     return self.ban(peer, "malformed interest bitmap".into());
                 };
-                self.peers.get_mut(&peer).expect("ready peer").interest = Some(wants);
+                let p = self.peers.get_mut(&peer).expect("ready peer");
+                if p.interest.as_ref() == Some(&wants) {
+                    return;
+                }
+                p.interest = Some(wants);
+                p.interest_changes += 1;
+                // A person changes the selection a few times; a peer changing it without
+                // end is buying our reveal work.
+                if p.interest_changes > MAX_INTEREST_CHANGES {
+                    return self.strike(peer, "interest changed too often");
+                }
                 self.update_reveals();
             }
             Frame::Have(piece) => {
                 if piece >= self.layout.piece_count() {
                     return self.ban(peer, format!("HAVE for piece {piece} out of range"));
                 }
-                if self
+                let new = self
                     .peers
                     .get_mut(&peer)
                     .expect("ready peer")
                     .has
-                    .set(piece)
-                {
-                    self.picker.peer_has(piece);
+                    .set(piece);
+                if !new {
+                    return; // a repeat changes nothing
                 }
+                self.picker.peer_has(piece);
                 self.maybe_fetch_hashes(peer);
                 self.update_reveals();
             }
@@ -1312,6 +1328,8 @@ type Verifying = (Bytes, Vec<(PeerId, u32)>, Vec<Option<PeerId>>);
 
 /// Failed multi-source pieces kept for blame at once (each holds one piece's data).
 const MAX_FAILED_KEPT: usize = 16;
+/// Interest changes a peer may make before each further one earns a strike.
+const MAX_INTEREST_CHANGES: u32 = 64;
 /// A HashResponse frame's bytes besides its hashes (kind and start).
 const HASH_RESPONSE_OVERHEAD: usize = 5;
 

@@ -128,6 +128,8 @@ pub struct Peer {
     pub last_progress: u64,
     /// Piece hashes we have sent it (the layer is answered a bounded number of times).
     pub hashes_served: u32,
+    /// How often its `Interested` bitmap changed.
+    pub interest_changes: u32,
 }
 
 impl Peer {
@@ -148,6 +150,7 @@ impl Peer {
             snubbed_until: 0,
             last_progress: 0,
             hashes_served: 0,
+            interest_changes: 0,
         }
     }
 
