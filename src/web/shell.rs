@@ -525,7 +525,7 @@ impl State {
         let now = now_ms();
         let saved = saved_here(&self.room);
         let due = force
-            || (self.record_dirty && now - self.flushed_ms >= 1_000.0)
+            || (self.record_dirty && now - self.flushed_ms >= cache::RECORD_EVERY_MS)
             || saved != self.saved_flushed
             || now - self.flushed_ms >= cache::TOUCH_EVERY_MS;
         if self.flushing || !due {
