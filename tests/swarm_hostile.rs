@@ -374,16 +374,19 @@ fn a_corrupter_ignoring_the_refetch_kept_for_it_does_not_block_the_piece() {
     corrupter_refetch(Refetch::Ignores);
 }
 
-/// A piece of a file that is deselected while it is half downloaded is not finished: no
-/// request for it goes out after the selection, so nothing lands after the selected files
-/// are complete and closed (a late piece could not be written, yet would be advertised).
-/// Selecting the file again resumes it.
+/// A piece of a file that is deselected while it is half downloaded is dropped: no request
+/// for it goes out after the selection, it holds no partial-piece slot, and it cannot
+/// complete after the selected files are closed (a late piece could not be written, yet
+/// would be advertised). Selecting the file again fetches it.
 #[test]
-fn a_half_downloaded_piece_of_a_deselected_file_waits() {
+fn a_half_downloaded_piece_of_a_deselected_file_is_dropped() {
+    // One piece in progress at a time: a deselected half piece that kept its slot would
+    // leave the selected file waiting for good.
     let cfg = SwarmConfig {
         block_size: 64 * KIB,
         min_pipeline: 1,
         max_pipeline: 1,
+        max_partial_pieces: 1,
         ..SwarmConfig::default()
     };
     // File 0: one piece; file 1: four pieces of 256 KiB, four blocks each.
@@ -507,9 +510,10 @@ fn a_half_downloaded_piece_of_a_deselected_file_waits() {
     assert!(leecher.completed, "the whole room did not complete");
 }
 
-/// Each change of a peer's interest makes a seeder recompute its reveals (work that grows
-/// with pieces × peers). A peer flipping its interest without end is struck and then
-/// banned; repeating the same interest, bitfield or HAVE costs nothing and is not punished.
+/// While super-seeding, each change of a peer's interest makes a seeder recompute its
+/// reveals (work that grows with pieces × peers). A peer flipping its interest without end
+/// is struck and then banned; one repeating the same interest and bitfield is not, and
+/// neither is one changing it at a person's pace.
 #[test]
 fn a_peer_flipping_its_interest_without_end_is_banned() {
     let mut seeder = Under::new(SwarmConfig::default(), 4 << 20, 16 * KIB, true, true);
@@ -539,4 +543,14 @@ fn a_peer_flipping_its_interest_without_end_is_banned() {
     }
     assert!(seeder.banned(flipper), "{:?}", seeder.events);
     assert!(!seeder.banned(calm));
+
+    // A person ticking files on and off, one change every 1.5 s, is never punished.
+    let person = PeerId(10);
+    seeder.connect(person, 256 * KIB, false);
+    for i in 0..200 {
+        let wants = if i % 2 == 0 { &half } else { &all };
+        seeder.frame(person, Frame::Interested(wants.clone()));
+        seeder.advance(1_500);
+    }
+    assert!(!seeder.banned(person), "{:?}", seeder.events);
 }

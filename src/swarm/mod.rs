@@ -451,8 +451,9 @@ impl Swarm {
         }
         // Never send a message larger than the remote accepts, nor than the wire allows.
         let max_message = max_message.min(crate::protocol::wire::MAX_FRAME as u32);
-        self.peers
-            .insert(peer, Peer::new(self.layout.piece_count(), max_message));
+        let mut p = Peer::new(self.layout.piece_count(), max_message);
+        p.connected_ms = self.now;
+        self.peers.insert(peer, p);
         self.send(
             peer,
             Frame::Handshake {
@@ -639,10 +640,15 @@ impl Swarm {
                     return;
                 }
                 p.interest = Some(wants);
+                if self.reveal.is_none() {
+                    return; // nothing to recompute
+                }
+                // A person changes the selection now and then (64 at once, then one a
+                // second); a peer changing it without end is buying our reveal work.
                 p.interest_changes += 1;
-                // A person changes the selection a few times; a peer changing it without
-                // end is buying our reveal work.
-                if p.interest_changes > MAX_INTEREST_CHANGES {
+                let allowance =
+                    MAX_INTEREST_CHANGES + self.now.saturating_sub(p.connected_ms) / 1000;
+                if p.interest_changes > allowance {
                     return self.strike(peer, "interest changed too often");
                 }
                 self.update_reveals();
@@ -895,6 +901,11 @@ impl Swarm {
             }
         }
         self.wanted = wanted;
+        // Half-downloaded pieces of files no longer selected are dropped (blocks still in
+        // flight for them are wasted): kept, they would hold the partial-piece slots that
+        // new pieces need, and could complete after the selected files were closed.
+        let wanted = &self.wanted;
+        self.picker.partial.retain(|&piece, _| wanted.get(piece));
         let (have, verifying, partial) = (&self.have, &self.verifying, &self.picker.partial);
         self.unstarted = self
             .wanted
@@ -1037,14 +1048,17 @@ impl Swarm {
         let Some(end) = end else {
             return self.strike(peer, "hash request out of range");
         };
-        // A peer needs the layer once (twice covers a retry). Answering more would let a
-        // 9-byte request buy 128 KiB of our upload queue, over and over.
-        let budget = 2 * self.layout.piece_count() + MAX_HASHES_PER_FRAME;
+        // A peer needs the layer once (twice covers a retry), and one more copy for every
+        // stall timeout it stays connected. Answering more would let a 9-byte request buy
+        // 128 KiB of our upload queue, over and over.
         let p = self.peers.get_mut(&peer).expect("ready peer");
-        if p.hashes_served.saturating_add(count) > budget {
+        let layer = u64::from(self.layout.piece_count());
+        let retries = self.now.saturating_sub(p.connected_ms) / self.cfg.max_timeout_ms.max(1);
+        let budget = (2 + retries) * layer + u64::from(MAX_HASHES_PER_FRAME);
+        if p.hashes_served.saturating_add(u64::from(count)) > budget {
             return self.strike(peer, "hash layer requested too often");
         }
-        p.hashes_served += count;
+        p.hashes_served += u64::from(count);
         // Each response must fit the messages this peer accepts.
         let fit = ((p.max_message as usize).saturating_sub(HASH_RESPONSE_OVERHEAD) / 32).max(1);
         let Hashes::Known(m) = &self.hashes else {
@@ -1329,7 +1343,7 @@ type Verifying = (Bytes, Vec<(PeerId, u32)>, Vec<Option<PeerId>>);
 /// Failed multi-source pieces kept for blame at once (each holds one piece's data).
 const MAX_FAILED_KEPT: usize = 16;
 /// Interest changes a peer may make before each further one earns a strike.
-const MAX_INTEREST_CHANGES: u32 = 64;
+const MAX_INTEREST_CHANGES: u64 = 64;
 /// A HashResponse frame's bytes besides its hashes (kind and start).
 const HASH_RESPONSE_OVERHEAD: usize = 5;
 

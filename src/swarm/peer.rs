@@ -127,9 +127,11 @@ pub struct Peer {
     /// so requests queued behind others are not timed out for waiting their turn.
     pub last_progress: u64,
     /// Piece hashes we have sent it (the layer is answered a bounded number of times).
-    pub hashes_served: u32,
-    /// How often its `Interested` bitmap changed.
-    pub interest_changes: u32,
+    pub hashes_served: u64,
+    /// How often its `Interested` bitmap changed while we were super-seeding.
+    pub interest_changes: u64,
+    /// When its data channel opened (our clock): budgets refill from here.
+    pub connected_ms: u64,
 }
 
 impl Peer {
@@ -151,6 +153,7 @@ impl Peer {
             last_progress: 0,
             hashes_served: 0,
             interest_changes: 0,
+            connected_ms: 0,
         }
     }
 
