@@ -162,6 +162,30 @@ impl Under {
         mine.into_iter().map(|(_, f, n)| (f, n)).collect()
     }
 
+    /// Takes the block requests sent to `peer` so far.
+    fn requests(&mut self, peer: PeerId) -> Vec<BlockRef> {
+        self.take(peer)
+            .into_iter()
+            .filter_map(|(f, _)| match f {
+                Frame::Request(b) => Some(b),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `peer` answers `block` with the right bytes.
+    fn serve(&mut self, peer: PeerId, block: BlockRef) {
+        let data = self.block(block);
+        self.frame(
+            peer,
+            Frame::Piece {
+                piece: block.piece,
+                offset: block.offset,
+                data,
+            },
+        );
+    }
+
     fn banned(&self, peer: PeerId) -> bool {
         self.events
             .iter()
@@ -403,14 +427,7 @@ fn a_half_downloaded_piece_of_a_deselected_file_is_dropped() {
     // Serve requests until one piece of the second file is started but not finished.
     let mut started_in_second = None;
     for _ in 0..100 {
-        let requests: Vec<BlockRef> = leecher
-            .take(seeder)
-            .into_iter()
-            .filter_map(|(f, _)| match f {
-                Frame::Request(b) => Some(b),
-                _ => None,
-            })
-            .collect();
+        let requests = leecher.requests(seeder);
         if let Some(b) = requests
             .iter()
             .find(|b| second.contains(&b.piece) && b.offset > 0)
@@ -419,55 +436,24 @@ fn a_half_downloaded_piece_of_a_deselected_file_is_dropped() {
             // Deselect the second file with this request still in flight, and answer it.
             leecher.input(Input::Select(vec![true, false]));
             for b in requests {
-                let data = leecher.block(b);
-                leecher.frame(
-                    seeder,
-                    Frame::Piece {
-                        piece: b.piece,
-                        offset: b.offset,
-                        data,
-                    },
-                );
+                leecher.serve(seeder, b);
             }
             break;
         }
         for b in requests {
-            let data = leecher.block(b);
-            leecher.frame(
-                seeder,
-                Frame::Piece {
-                    piece: b.piece,
-                    offset: b.offset,
-                    data,
-                },
-            );
+            leecher.serve(seeder, b);
         }
     }
     let half = started_in_second.expect("no piece of the second file was started");
     // From now on: only the first file's piece may be asked for.
     let mut asked_second = Vec::new();
     for _ in 0..50 {
-        let requests: Vec<BlockRef> = leecher
-            .take(seeder)
-            .into_iter()
-            .filter_map(|(f, _)| match f {
-                Frame::Request(b) => Some(b),
-                _ => None,
-            })
-            .collect();
+        let requests = leecher.requests(seeder);
         for b in requests {
             if second.contains(&b.piece) {
                 asked_second.push(b);
             }
-            let data = leecher.block(b);
-            leecher.frame(
-                seeder,
-                Frame::Piece {
-                    piece: b.piece,
-                    offset: b.offset,
-                    data,
-                },
-            );
+            leecher.serve(seeder, b);
         }
         leecher.advance(100);
     }
@@ -484,25 +470,10 @@ fn a_half_downloaded_piece_of_a_deselected_file_is_dropped() {
         if leecher.completed {
             break;
         }
-        let requests: Vec<BlockRef> = leecher
-            .take(seeder)
-            .into_iter()
-            .filter_map(|(f, _)| match f {
-                Frame::Request(b) => Some(b),
-                _ => None,
-            })
-            .collect();
+        let requests = leecher.requests(seeder);
         for b in requests {
             resumed |= b.piece == half;
-            let data = leecher.block(b);
-            leecher.frame(
-                seeder,
-                Frame::Piece {
-                    piece: b.piece,
-                    offset: b.offset,
-                    data,
-                },
-            );
+            leecher.serve(seeder, b);
         }
         leecher.advance(100);
     }

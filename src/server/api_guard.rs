@@ -110,32 +110,33 @@ impl HourlyQuota {
 
 fn room_quota(request: &Request) -> Option<Response> {
     let state = request.extensions().get::<super::state::AppState>()?;
-    let addr = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
     let limit = state.settings.rooms_per_ip_per_hour;
-    let now = super::rooms::now_secs().max(0) as u64;
-    (!state.room_quota.allow(addr.0.ip(), now, limit)).then(|| {
-        error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("at most {limit} rooms per hour from one address; try again later"),
-        )
-    })
+    over_quota(request, &state.room_quota, limit, "rooms")
 }
 
 /// Each sign-in started keeps a pending session for 10 minutes; without a limit a flood of
 /// them would fill the in-memory store (and its cap) and lock everyone out of signing in.
 fn signin_quota(request: &Request) -> Option<Response> {
     let state = request.extensions().get::<super::state::AppState>()?;
+    let limit = state.settings.signins_per_ip_per_hour;
+    over_quota(request, &state.signin_quota, limit, "sign-ins")
+}
+
+/// Counts the request against its address in `quota`; a 429 naming `what` once over `limit`.
+fn over_quota(
+    request: &Request,
+    quota: &HourlyQuota,
+    limit: usize,
+    what: &str,
+) -> Option<Response> {
     let addr = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
-    let limit = state.settings.signins_per_ip_per_hour;
     let now = super::rooms::now_secs().max(0) as u64;
-    (!state.signin_quota.allow(addr.0.ip(), now, limit)).then(|| {
+    (!quota.allow(addr.0.ip(), now, limit)).then(|| {
         error_response(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("at most {limit} sign-ins per hour from one address; try again later"),
+            format!("at most {limit} {what} per hour from one address; try again later"),
         )
     })
 }
