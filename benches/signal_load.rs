@@ -180,11 +180,28 @@ async fn make_rooms(port: u16, n: usize) -> Vec<(String, String)> {
     out
 }
 
+/// A socket to open, written as one line: the URL, then (for meshdrop) a space and the
+/// offered subprotocols, which carry the room ticket as the browser sends it.
 fn meshdrop_url(port: u16, room: &(String, String)) -> String {
     format!(
-        "ws://127.0.0.1:{port}/api/rooms/{}/signal?ticket={}",
-        room.0, room.1
+        "ws://127.0.0.1:{port}/api/rooms/{}/signal {}",
+        room.0,
+        meshdrop::protocol::signal::offered_protocols(&room.1).join(",")
     )
+}
+
+/// The handshake request for a target line of [`meshdrop_url`] or [`peerjs_url`].
+fn request(target: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (url, protocols) = target.split_once(' ').unwrap_or((target, ""));
+    let mut request = url.into_client_request().expect("a WebSocket URL");
+    if !protocols.is_empty() {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL,
+            protocols.parse().expect("a header value"),
+        );
+    }
+    request
 }
 
 fn peerjs_url(port: u16, id: &str) -> String {
@@ -203,7 +220,7 @@ static RETRIED: AtomicU64 = AtomicU64::new(0);
 /// with the greeting is reported and retried, at most three times in all.
 async fn connect(kind: Kind, url: &str) -> (Ws, String) {
     for attempt in 1..=3 {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        let (mut ws, _) = tokio_tungstenite::connect_async(request(url))
             .await
             .expect("connect");
         let first = match ws.next().await {
@@ -391,7 +408,7 @@ async fn worker(urls_file: &str) {
             let permit = gate.acquire_owned().await.unwrap();
             let opened = tokio::time::timeout(
                 Duration::from_secs(30),
-                tokio_tungstenite::connect_async(&url),
+                tokio_tungstenite::connect_async(request(&url)),
             )
             .await;
             drop(permit);

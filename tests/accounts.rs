@@ -5,7 +5,7 @@
 mod common;
 
 use common::fake_oauth::{FakeProvider, Mode, Person};
-use common::ws::{closed, join, join_ticket, recv, signal_url, try_connect};
+use common::ws::{closed, join, join_ticket, recv, signal_request, try_connect};
 use common::{Backend, TestApp, fresh_postgres_database, redis_url, spawn_app_with};
 use meshdrop::protocol::signal::ServerMessage;
 use meshdrop::protocol::{CreatedRoom, Me, OwnedRoom, RoomId};
@@ -851,7 +851,7 @@ async fn revoking_closes_the_room_for_everyone_at_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::GONE);
-    let refused = try_connect(&signal_url(&app.base, room.id, &ticket)).await;
+    let refused = try_connect(signal_request(&app.base, room.id, &ticket)).await;
     assert_eq!(refused.err().map(|(s, _)| s.as_u16()), Some(410));
     assert_eq!(
         app.get(&format!("/api/rooms/{}", room.id)).await.status(),

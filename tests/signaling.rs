@@ -3,18 +3,21 @@
 
 mod common;
 
-use common::ws::{closed, create_room, join, join_ticket, recv, send, signal_url, try_connect};
+use common::ws::{closed, create_room, join, join_ticket, recv, send, signal_request, try_connect};
 use common::{Backend, TEST_SECRET, spawn_app, spawn_app_with};
 use futures_util::SinkExt;
 use meshdrop::protocol::RoomId;
 use meshdrop::protocol::limits::MAX_SIGNAL_MESSAGE_BYTES;
-use meshdrop::protocol::signal::{ClientMessage, ServerMessage, SignalPayload, close};
+use meshdrop::protocol::signal::{ClientMessage, SUBPROTOCOL, ServerMessage, SignalPayload, close};
 use meshdrop::server::config::JwtSecret;
 use meshdrop::server::rooms::now_secs;
 use meshdrop::server::ticket::{TicketClaims, Tickets};
 use meshdrop::swarm::PeerId;
 use std::time::{Duration, Instant};
+use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 
 fn offer(sdp: &str) -> SignalPayload {
     SignalPayload::Offer { sdp: sdp.into() }
@@ -40,35 +43,56 @@ async fn tickets_are_checked_before_the_upgrade() {
     let unknown_room = tickets
         .issue(&claims(RoomId::from_bytes([9; 16]), now + 60))
         .unwrap();
+    let bare = format!("{}/api/rooms/{}/signal", app.base, room.id).replacen("http", "ws", 1);
     let cases = [
+        (bare.clone().into_client_request().unwrap(), 401, "required"),
+        // A ticket in the URL is not read: URLs end up in proxies' access logs.
         (
-            format!("{}/api/rooms/{}/signal", app.base, room.id).replacen("http", "ws", 1),
+            format!("{bare}?ticket={}", room.ticket)
+                .into_client_request()
+                .unwrap(),
             401,
             "required",
         ),
         (
-            signal_url(&app.base, room.id, "not-a-jwt"),
+            signal_request(&app.base, room.id, "not-a-jwt"),
             401,
             "not valid",
         ),
-        (signal_url(&app.base, room.id, &forged), 401, "not valid"),
-        (signal_url(&app.base, room.id, &expired), 401, "expired"),
         (
-            signal_url(&app.base, room.id, &other.ticket),
+            signal_request(&app.base, room.id, &forged),
+            401,
+            "not valid",
+        ),
+        (signal_request(&app.base, room.id, &expired), 401, "expired"),
+        (
+            signal_request(&app.base, room.id, &other.ticket),
             401,
             "another room",
         ),
         (
-            signal_url(&app.base, RoomId::from_bytes([9; 16]), &unknown_room),
+            signal_request(&app.base, RoomId::from_bytes([9; 16]), &unknown_room),
             404,
             "does not exist",
         ),
     ];
-    for (url, status, message) in cases {
-        let (got, body) = try_connect(&url).await.expect_err("refused");
+    for (request, status, message) in cases {
+        let url = request.uri().to_string();
+        let (got, body) = try_connect(request).await.expect_err("refused");
         assert_eq!(got.as_u16(), status, "{url}: {body}");
         assert!(body.contains(message), "{url}: {body}");
     }
+    // The server selects the hub's subprotocol and never echoes the ticket back.
+    let (_ws, response) = connect_async(signal_request(&app.base, room.id, &room.ticket))
+        .await
+        .unwrap();
+    let selected: Vec<_> = response
+        .headers()
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(selected, [SUBPROTOCOL]);
     // The real tickets work: the creator's, and one from join_room.
     join(&app.base, room.id, &room.ticket).await;
     let joined = join_ticket(&app.client, &app.base, room.id).await;
@@ -223,12 +247,13 @@ async fn every_limit_closes_with_its_own_code_and_the_hub_carries_on() {
     )
     .await;
     let room = create_room(&app.client, &app.base).await;
-    let url = signal_url(&app.base, room.id, &room.ticket);
 
     // Room size.
     let a = join(&app.base, room.id, &room.ticket).await;
     let b = join(&app.base, room.id, &room.ticket).await;
-    let mut full = try_connect(&url).await.unwrap();
+    let mut full = try_connect(signal_request(&app.base, room.id, &room.ticket))
+        .await
+        .unwrap();
     let (code, reason) = closed(&mut full).await;
     assert_eq!(code, close::ROOM_FULL, "{reason}");
     assert!(reason.contains("full"), "{reason}");
@@ -237,7 +262,7 @@ async fn every_limit_closes_with_its_own_code_and_the_hub_carries_on() {
     let other = create_room(&app.client, &app.base).await;
     let c = join(&app.base, other.id, &other.ticket).await;
     let d = join(&app.base, other.id, &other.ticket).await;
-    let mut extra = try_connect(&signal_url(&app.base, other.id, &other.ticket))
+    let mut extra = try_connect(signal_request(&app.base, other.id, &other.ticket))
         .await
         .unwrap();
     let (code, reason) = closed(&mut extra).await;

@@ -106,7 +106,8 @@ pub async fn get_room(id: String) -> Result<RoomView, ApiError> {
     Ok(crate::server::rooms::get(&state.0, id, now).await?)
 }
 
-/// A ticket to join the room's swarm (signaling socket `/api/rooms/{id}/signal?ticket=…`).
+/// A ticket to join the room's swarm (signaling socket `/api/rooms/{id}/signal`, the
+/// ticket offered as a subprotocol: [`crate::protocol::signal::offered_protocols`]).
 /// `POST /api/rooms/{id}/join`.
 #[post("/api/rooms/{id}/join", state: State)]
 pub async fn join_room(id: String) -> Result<RoomTicket, ApiError> {

@@ -199,9 +199,58 @@ impl ServerMessage {
     }
 }
 
+/// The WebSocket subprotocol the hub speaks; the server selects it in its handshake.
+pub const SUBPROTOCOL: &str = "meshdrop.v1";
+
+/// The ticket travels as a second offered subprotocol, `meshdrop.ticket.<JWT>` (a JWT is
+/// base64url and dots, valid in that header), never in the URL, where proxies and access
+/// logs would keep it. The server only ever answers with [`SUBPROTOCOL`].
+pub const TICKET_PROTOCOL_PREFIX: &str = "meshdrop.ticket.";
+
+/// The `Sec-WebSocket-Protocol` values a client offers to join with `ticket`.
+pub fn offered_protocols(ticket: &str) -> [String; 2] {
+    [
+        SUBPROTOCOL.to_owned(),
+        format!("{TICKET_PROTOCOL_PREFIX}{ticket}"),
+    ]
+}
+
+/// The ticket among a handshake's `Sec-WebSocket-Protocol` headers (comma-separated lists,
+/// possibly several headers), or `None` when no value carries one.
+pub fn ticket_from_protocols<'a>(headers: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    headers
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(TICKET_PROTOCOL_PREFIX))
+        .filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ticket_rides_in_the_offered_subprotocols() {
+        let offered = offered_protocols("aaa.bbb.ccc");
+        assert_eq!(offered[0], SUBPROTOCOL);
+        let header = offered.join(", ");
+        assert_eq!(
+            ticket_from_protocols([header.as_str()]),
+            Some("aaa.bbb.ccc")
+        );
+        // Split over two headers, in either order.
+        assert_eq!(
+            ticket_from_protocols(["meshdrop.ticket.t1", "meshdrop.v1"]),
+            Some("t1")
+        );
+        assert_eq!(ticket_from_protocols(["meshdrop.v1"]), None);
+        assert_eq!(
+            ticket_from_protocols(["meshdrop.v1, meshdrop.ticket."]),
+            None
+        );
+        assert_eq!(ticket_from_protocols(Vec::<&str>::new()), None);
+    }
 
     #[test]
     fn client_messages_round_trip_in_a_stable_shape() {

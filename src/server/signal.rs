@@ -1,5 +1,8 @@
-//! `GET /api/rooms/{id}/signal?ticket=…`: the hub's WebSocket. The ticket is checked before
-//! the upgrade (401 otherwise); every later refusal is a close code with a reason.
+//! `GET /api/rooms/{id}/signal`: the hub's WebSocket. The room ticket comes as an offered
+//! subprotocol (`Sec-WebSocket-Protocol: meshdrop.v1, meshdrop.ticket.<JWT>`, see
+//! [`crate::protocol::signal::offered_protocols`]), so it never sits in a URL that a proxy
+//! or access log keeps. It is checked before the upgrade (401 otherwise); every later
+//! refusal is a close code with a reason.
 
 use super::hub::socket;
 use super::rooms::{self, RoomError};
@@ -7,17 +10,12 @@ use super::state::AppState;
 use super::ticket::TicketError;
 use crate::protocol::RoomId;
 use crate::protocol::limits::MAX_SIGNAL_MESSAGE_BYTES;
+use crate::protocol::signal::{SUBPROTOCOL, ticket_from_protocols};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Extension, Path, Query};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Extension, Path};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use std::net::SocketAddr;
-
-#[derive(Deserialize)]
-pub struct TicketQuery {
-    ticket: Option<String>,
-}
 
 fn refuse(status: StatusCode, message: &str) -> Response {
     (
@@ -29,7 +27,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 
 pub async fn upgrade(
     Path(id): Path<String>,
-    Query(query): Query<TicketQuery>,
+    headers: HeaderMap,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Extension(state): Extension<AppState>,
     ws: WebSocketUpgrade,
@@ -37,10 +35,17 @@ pub async fn upgrade(
     let Ok(room) = RoomId::parse(&id) else {
         return refuse(StatusCode::BAD_REQUEST, "not a room id");
     };
-    let Some(ticket) = query.ticket else {
-        return refuse(StatusCode::UNAUTHORIZED, "a room ticket is required");
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let Some(ticket) = ticket_from_protocols(offered) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "a room ticket is required (offer the subprotocols meshdrop.v1 and meshdrop.ticket.<ticket>)",
+        );
     };
-    let claims = match state.tickets.verify(&ticket) {
+    let claims = match state.tickets.verify(ticket) {
         Ok(claims) if claims.room == room => claims,
         Ok(_) => return refuse(StatusCode::UNAUTHORIZED, "the ticket is for another room"),
         Err(TicketError::Expired) => {
@@ -72,7 +77,8 @@ pub async fn upgrade(
     // clear close code from the socket loop instead of a dropped connection.
     // Small buffers: most sockets sit idle, and tungstenite's 128 KiB read buffer would cost
     // that much memory per socket. Signals are a few hundred bytes.
-    ws.max_message_size(2 * MAX_SIGNAL_MESSAGE_BYTES)
+    ws.protocols([SUBPROTOCOL])
+        .max_message_size(2 * MAX_SIGNAL_MESSAGE_BYTES)
         .max_frame_size(2 * MAX_SIGNAL_MESSAGE_BYTES)
         .read_buffer_size(4 * 1024)
         // Written when a batch is flushed (see `socket::run`); grows only under load.

@@ -787,7 +787,11 @@ impl State {
                     self.record_dirty = true;
                     self.maybe_finish();
                 }
-                Err(e) => self.phase = Phase::Failed(format!("could not write to disk: {e}")),
+                // The piece is advertised already and cannot be served from disk: stop
+                // rather than keep offering it (disk full, or the storage was cleared).
+                Err(e) => self.stop(format!(
+                    "could not write to disk: {e}. Free some space and reload to resume."
+                )),
             },
             Ev::Finished(Ok(Finished {
                 files,
@@ -942,16 +946,24 @@ impl State {
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload),
             ServerMessage::Error { message } => self.log.push(message),
             ServerMessage::RoomClosed { reason } => {
-                // Stop sharing at once: every peer connection goes, the hub closes next.
-                self.closed = true;
-                let peers: Vec<PeerId> = self.conns.keys().copied().collect();
-                for peer in peers {
-                    self.drop_conn(peer);
-                }
-                self.members.clear();
-                self.phase = Phase::Failed(format!("This room was closed: {reason}."));
+                self.stop(format!("This room was closed: {reason}."));
             }
         }
+    }
+
+    /// Stops sharing at once and for good: every peer connection goes, and so does the hub
+    /// socket, so no peer is offered pieces this tab can no longer serve. What is on disk
+    /// and in the resume record stays, so a reload resumes.
+    fn stop(&mut self, why: String) {
+        self.closed = true;
+        let peers: Vec<PeerId> = self.conns.keys().copied().collect();
+        for peer in peers {
+            self.drop_conn(peer);
+        }
+        self.members.clear();
+        self.hub = None;
+        self.log.push(why.clone());
+        self.phase = Phase::Failed(why);
     }
 
     /// Every file is complete and offered for saving; the server counts this download once.

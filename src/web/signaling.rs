@@ -18,7 +18,8 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Opens `/api/rooms/{room}/signal?ticket=…` on this origin.
+    /// Opens `/api/rooms/{room}/signal` on this origin, offering the ticket as a subprotocol
+    /// (never in the URL).
     pub fn connect(
         room: &str,
         ticket: &str,
@@ -26,10 +27,14 @@ impl Hub {
     ) -> Result<Self, String> {
         let origin = super::origin();
         let url = format!(
-            "{}/api/rooms/{room}/signal?ticket={ticket}",
+            "{}/api/rooms/{room}/signal",
             origin.replacen("http", "ws", 1)
         );
-        let ws = web_sys::WebSocket::new(&url).map_err(js_error)?;
+        let protocols: js_sys::Array = crate::protocol::signal::offered_protocols(ticket)
+            .iter()
+            .map(|p| wasm_bindgen::JsValue::from_str(p))
+            .collect();
+        let ws = web_sys::WebSocket::new_with_str_sequence(&url, &protocols).map_err(js_error)?;
         let (tx, rx) = futures_channel::mpsc::unbounded::<HubEvent>();
         let tx_close = tx.clone();
         let on_message =

@@ -1,10 +1,14 @@
 //! A signaling client for tests: a real WebSocket to the hub, typed messages, timeouts.
 
+use meshdrop::protocol::signal::offered_protocols;
 use meshdrop::protocol::signal::{ClientMessage, ServerMessage};
 use meshdrop::protocol::{CreatedRoom, RoomId, RoomTicket};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -37,16 +41,25 @@ pub async fn join_ticket(client: &reqwest::Client, base: &str, room: RoomId) -> 
     serde_json::from_str(&body).unwrap()
 }
 
-pub fn signal_url(base: &str, room: RoomId, ticket: &str) -> String {
-    format!(
-        "{}/api/rooms/{room}/signal?ticket={ticket}",
+/// The handshake request to join `room` with `ticket`, offered as a subprotocol the way the
+/// browser offers it.
+pub fn signal_request(base: &str, room: RoomId, ticket: &str) -> Request {
+    let url = format!(
+        "{}/api/rooms/{room}/signal",
         base.replacen("http://", "ws://", 1)
-    )
+    );
+    let mut request = url.into_client_request().unwrap();
+    let offered = offered_protocols(ticket).join(", ");
+    request
+        .headers_mut()
+        .insert(SEC_WEBSOCKET_PROTOCOL, offered.parse().unwrap());
+    request
 }
 
 /// Opens a socket; an HTTP refusal comes back as its status and body.
-pub async fn try_connect(url: &str) -> Result<Ws, (StatusCode, String)> {
-    match connect_async(url).await {
+pub async fn try_connect(request: Request) -> Result<Ws, (StatusCode, String)> {
+    let url = request.uri().to_string();
+    match connect_async(request).await {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body = response
@@ -69,7 +82,7 @@ pub struct Peer {
 
 /// Connects and reads the welcome.
 pub async fn join(base: &str, room: RoomId, ticket: &str) -> Peer {
-    let mut ws = try_connect(&signal_url(base, room, ticket))
+    let mut ws = try_connect(signal_request(base, room, ticket))
         .await
         .unwrap_or_else(|(s, b)| panic!("refused: {s} {b}"));
     let welcome = recv(&mut ws).await;

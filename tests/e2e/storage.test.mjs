@@ -248,6 +248,36 @@ test("start-up clean-up: week-old, saved and orphaned caches go, fresh ones stay
   await context.close();
 });
 
+test("start-up clean-up never removes the cache of the room the page is opening", { timeout: 60_000 }, async () => {
+  // A room that does not exist: its page starts no transfer and takes no Web Lock, so
+  // only the clean-up's check of the URL keeps its cache (which would otherwise be an
+  // orphan, a folder without a record). A second orphan shows the clean-up ran.
+  const here = "AAAAAAAAAAAAAAAAAAAAAA";
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.base}/healthz`);
+  await page.evaluate(async (rooms) => {
+    const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop", { create: true });
+    for (const room of rooms) {
+      const d = await top.getDirectoryHandle(room, { create: true });
+      const f = await (await d.getFileHandle("0", { create: true })).createWritable();
+      await f.write(new Uint8Array(1000));
+      await f.close();
+    }
+  }, [here, "elsewhere"]);
+  const response = await page.goto(`${server.base}/room/${here}`);
+  assert.equal(response.status(), 404);
+  await waitHydrated(page);
+  await until(page, async () => {
+    const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop", { create: true });
+    const names = [];
+    for await (const name of top.keys()) names.push(name);
+    return !names.includes("elsewhere");
+  });
+  assert.deepEqual((await cached(page)).dirs, [here]);
+  await context.close();
+});
+
 test("2 GiB to disk: byte-identical, receiving renderer's peak RSS recorded", { timeout: 900_000 }, async () => {
   const MIBS = Number(process.env.E2E_LARGE_MIB || 2048);
   const file = randomFile("large.bin", MIBS);

@@ -145,17 +145,17 @@ impl RedisBus {
                 // We saw it first: tell every instance.
                 self.publish(&event).await;
             }
-            hub.apply_remote(event);
+            let _ = hub.apply_remote(event);
         }
         let live: Vec<PeerId> = live.into_iter().map(PeerId).collect();
         for &p in &live {
             if !local.contains(&p) && !hub.is_remote_member(room, p) {
-                hub.apply_remote(RoomEvent::Joined { room, peer: p });
+                let _ = hub.apply_remote(RoomEvent::Joined { room, peer: p });
             }
         }
         for p in hub.remote_members(room) {
             if !live.contains(&p) {
-                hub.apply_remote(RoomEvent::Left { room, peer: p });
+                let _ = hub.apply_remote(RoomEvent::Left { room, peer: p });
             }
         }
         Ok(())
@@ -178,8 +178,8 @@ impl RedisBus {
                         RoomEvent::Signal { payload, .. } => payload.validate().is_ok(),
                         _ => true,
                     };
-                    if valid {
-                        hub.apply_remote(env.event);
+                    if valid && let Some(refusal) = hub.apply_remote(env.event) {
+                        self.publish(&refusal).await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "undecodable bus message dropped"),

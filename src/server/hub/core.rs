@@ -33,6 +33,13 @@ pub enum RoomEvent {
         to: PeerId,
         payload: SignalPayload,
     },
+    /// A signal relayed over the bus found its target `busy` (its queue half full): the
+    /// target's instance tells the sender `to`, as a local sender would be told.
+    Refused {
+        room: RoomId,
+        busy: PeerId,
+        to: PeerId,
+    },
     /// The owner revoked the room: every instance tells its sockets in it.
     Closed {
         room: RoomId,
@@ -194,6 +201,15 @@ impl Hub {
                 Some(m) if m.local.contains(&to) && m.remote.contains(&from) => vec![Delivery {
                     to,
                     msg: ServerMessage::Signal { from, payload },
+                }],
+                _ => Vec::new(),
+            },
+            RoomEvent::Refused { room, busy, to } => match self.rooms.get(&room) {
+                Some(m) if m.local.contains(&to) && m.remote.contains(&busy) => vec![Delivery {
+                    to,
+                    msg: ServerMessage::Error {
+                        message: HubError::Busy(busy.0).to_string(),
+                    },
                 }],
                 _ => Vec::new(),
             },
@@ -461,5 +477,34 @@ mod tests {
             .is_empty()
         );
         assert_eq!(hub.room_count(), 1);
+    }
+
+    /// A refusal from another instance reaches the local sender as an error, and only a
+    /// local sender, about a peer the room knows as remote.
+    #[test]
+    fn a_remote_refusal_reaches_the_local_sender() {
+        let mut hub = Hub::default();
+        let (room, me, remote) = (room(1), A, B);
+        hub.join(room, me, 10).unwrap();
+        hub.apply_remote(RoomEvent::Joined { room, peer: remote });
+        let out = hub.apply_remote(RoomEvent::Refused {
+            room,
+            busy: remote,
+            to: me,
+        });
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to, me);
+        assert!(
+            matches!(&out[0].msg, ServerMessage::Error { message } if message.contains("not keeping up")),
+            "{:?}",
+            out[0].msg
+        );
+        // Naming a peer the room does not know as remote delivers nothing.
+        let forged = RoomEvent::Refused {
+            room,
+            busy: C,
+            to: me,
+        };
+        assert!(hub.apply_remote(forged).is_empty());
     }
 }

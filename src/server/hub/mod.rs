@@ -197,11 +197,7 @@ impl Hub {
             let mut shared = self.0.shared.lock().expect("hub lock");
             let route = shared.core.signal(room, from, to, payload)?;
             if let Route::Local(delivery) = route {
-                // Signals stop at half the target's queue, so no sender can fill it and
-                // get the target cut loose; room news (joins, leaves) keeps the other half.
-                if let Some(tx) = shared.sockets.get(&delivery.to)
-                    && tx.capacity() <= tx.max_capacity() / 2
-                {
+                if shared.too_busy_for_signals(delivery.to) {
                     return Err(HubError::Busy(delivery.to.0));
                 }
                 shared.deliver(vec![delivery]);
@@ -272,11 +268,32 @@ impl Hub {
             .member_count(room)
     }
 
-    /// Something another instance published.
-    fn apply_remote(&self, event: RoomEvent) {
+    /// Something another instance published. A relayed signal is held to the same rule as
+    /// a local one (see [`Shared::too_busy_for_signals`]): when its target is busy it is
+    /// dropped, and the returned refusal is for the bus, to tell the sender.
+    fn apply_remote(&self, event: RoomEvent) -> Option<RoomEvent> {
         let mut shared = self.0.shared.lock().expect("hub lock");
-        let deliveries = shared.core.apply_remote(event);
+        let signal = match &event {
+            RoomEvent::Signal { room, from, .. } => Some((*room, *from)),
+            _ => None,
+        };
+        let mut deliveries = shared.core.apply_remote(event);
+        let mut refusal = None;
+        if let Some((room, from)) = signal {
+            deliveries.retain(|d| {
+                let busy = shared.too_busy_for_signals(d.to);
+                if busy {
+                    refusal = Some(RoomEvent::Refused {
+                        room,
+                        busy: d.to,
+                        to: from,
+                    });
+                }
+                !busy
+            });
+        }
         shared.deliver(deliveries);
+        refusal
     }
 
     fn local_members(&self) -> Vec<(RoomId, Vec<PeerId>)> {
@@ -310,6 +327,15 @@ impl Hub {
 impl Shared {
     /// Queues each message; a socket whose queue is full is cut loose (its loop then closes
     /// it as too slow) so one stalled reader never holds up a room.
+    /// Signals stop at half the target's queue, so no sender (here or on another instance)
+    /// can fill it and get the target cut loose; room news (joins, leaves) keeps the other
+    /// half.
+    fn too_busy_for_signals(&self, to: PeerId) -> bool {
+        self.sockets
+            .get(&to)
+            .is_some_and(|tx| tx.capacity() <= tx.max_capacity() / 2)
+    }
+
     fn deliver(&mut self, deliveries: Vec<Delivery>) {
         for Delivery { to, msg } in deliveries {
             let Some(tx) = self.sockets.get(&to) else {
@@ -364,5 +390,63 @@ mod tests {
                 .is_ok()
         );
         drop(third);
+    }
+
+    /// The same rule for a signal relayed from another instance: past half the target's
+    /// queue it is dropped, and a refusal goes back over the bus for its sender.
+    #[tokio::test]
+    async fn a_remote_sender_cannot_fill_a_slow_peers_queue() {
+        let limits = HubLimits {
+            outbound_queue: 16,
+            ..HubLimits::default()
+        };
+        let hub = Hub::start(limits, IceConfig::default(), None)
+            .await
+            .unwrap();
+        let room = RoomId::from_bytes([4; 16]);
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let far = crate::server::rooms::now_secs() + 3600;
+        let now = crate::server::rooms::now_secs();
+        let mut slow = hub.join(room, ip, far, now).await.unwrap();
+        let remote = PeerId(u64::MAX - 1);
+        assert_eq!(
+            hub.apply_remote(RoomEvent::Joined { room, peer: remote }),
+            None
+        );
+        let signal = || RoomEvent::Signal {
+            room,
+            from: remote,
+            to: slow.peer,
+            payload: SignalPayload::Offer { sdp: "v=0".into() },
+        };
+        // The join announcement took one slot of 16: signals fill up to half.
+        let mut delivered = 0;
+        let refusal = loop {
+            match hub.apply_remote(signal()) {
+                None => delivered += 1,
+                Some(refusal) => break refusal,
+            }
+            assert!(delivered <= 16, "the whole queue was filled");
+        };
+        assert_eq!(
+            refusal,
+            RoomEvent::Refused {
+                room,
+                busy: slow.peer,
+                to: remote
+            }
+        );
+        assert_eq!(delivered, 7);
+        assert_eq!(hub.socket_count(), 1, "the slow peer was cut loose");
+        let mut queued = 0;
+        while slow.rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(
+            queued,
+            1 + delivered,
+            "a dropped signal was delivered anyway"
+        );
+        assert_eq!(hub.apply_remote(signal()), None, "signals flow again");
     }
 }
