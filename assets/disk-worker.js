@@ -85,6 +85,7 @@ const ops = {
   // A failed write to the chosen place does not fail the download: it is reported
   // (`targetError`) and that file goes on in OPFS only.
   async write({ file, at, data }) {
+    if (bytesPerSec) await new Promise((r) => setTimeout(r, (data.byteLength / bytesPerSec) * 1000));
     exact(handles[file].write(data, { at }), data.byteLength, "write");
     let targetError;
     const target = targets.get(file);
@@ -193,6 +194,13 @@ const ops = {
     const busy = held.map((l) => l.name).filter((n) => n.startsWith(LOCK)).map((n) => n.slice(LOCK.length));
     return { names, busy };
   },
+};
+
+// Test-only: a disk slower than the swarm (`throttle`, from the page's `#slowdisk`).
+let bytesPerSec = 0;
+ops.throttle = async ({ bytesPerSec: rate }) => {
+  bytesPerSec = rate;
+  return {};
 };
 
 let queue = Promise.resolve();

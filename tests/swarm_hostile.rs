@@ -525,3 +525,44 @@ fn a_peer_flipping_its_interest_without_end_is_banned() {
     }
     assert!(!seeder.banned(person), "{:?}", seeder.events);
 }
+
+/// Not a hostile peer but a slow disk: while the shell says its storage is behind, no new
+/// block is requested (what is in flight still lands), so verified pieces cannot pile up
+/// in memory; once it catches up, requests resume and the download completes.
+#[test]
+fn a_busy_storage_pauses_requests_until_it_catches_up() {
+    let mut leecher = Under::new(
+        SwarmConfig::default(),
+        2048 * KIB as usize,
+        256 * KIB,
+        false,
+        true,
+    );
+    let seeder = PeerId(2);
+    leecher.connect(seeder, 256 * KIB, true);
+    let first = leecher.requests(seeder);
+    assert!(!first.is_empty(), "nothing was requested");
+    leecher.input(Input::StorageBusy(true));
+    for b in first {
+        leecher.serve(seeder, b);
+    }
+    for _ in 0..20 {
+        leecher.advance(100);
+        assert_eq!(
+            leecher.requests(seeder),
+            [],
+            "requested while storage was busy"
+        );
+    }
+    leecher.input(Input::StorageBusy(false));
+    for _ in 0..200 {
+        if leecher.completed {
+            break;
+        }
+        for b in leecher.requests(seeder) {
+            leecher.serve(seeder, b);
+        }
+        leecher.advance(100);
+    }
+    assert!(leecher.completed, "the download did not resume");
+}

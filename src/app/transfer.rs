@@ -144,6 +144,8 @@ pub struct TransferView {
     /// Size of the page's wasm memory: its high-water mark, since it never shrinks (shown
     /// to benchmarks as `data-heap`, next to the process's peak RSS).
     pub heap: u64,
+    /// The most piece bytes ever waiting for the disk (`data-disk-backlog`, for benchmarks).
+    pub disk_backlog_peak: u64,
     /// The swarm's counters (`swarm::Stats`): duplicate or unwanted piece bytes received,
     /// stalled peers, and endgame duplicate requests.
     pub wasted: u64,

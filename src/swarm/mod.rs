@@ -146,6 +146,10 @@ pub enum Input {
     },
     /// Everyone in the room now, from signaling; drives `Connect`/`Disconnect` advice.
     Members(Vec<PeerId>),
+    /// The shell's storage is behind (true: stop requesting; requests in flight still
+    /// land) or has caught up (false). Without it, a disk slower than the swarm would
+    /// pile verified pieces up in memory.
+    StorageBusy(bool),
     /// Which files to download (one flag per file; all of them until told otherwise).
     /// Pieces of unselected files are not requested, pieces already in flight still land,
     /// and `Event::Completed` means every piece of the selected files is here.
@@ -250,6 +254,8 @@ pub struct Swarm {
     peers: BTreeMap<PeerId, Peer>,
     banned: BTreeSet<PeerId>,
     reads_in_flight: usize,
+    /// The shell's storage is behind: no new requests (`Input::StorageBusy`).
+    storage_busy: bool,
     serve_cursor: Option<PeerId>,
     members: Vec<PeerId>,
     me: PeerId,
@@ -320,6 +326,7 @@ impl Swarm {
             peers: BTreeMap::new(),
             banned: BTreeSet::new(),
             reads_in_flight: 0,
+            storage_busy: false,
             serve_cursor: None,
             members: Vec::new(),
             me,
@@ -431,6 +438,7 @@ impl Swarm {
                 }
             }
             Input::Members(members) => self.on_members(members),
+            Input::StorageBusy(busy) => self.storage_busy = busy,
             Input::Select(files) => self.on_select(&files),
             Input::Timeout => {}
         }
@@ -1185,7 +1193,7 @@ impl Swarm {
     // ---- downloading -------------------------------------------------------------------
 
     fn request_all(&mut self) {
-        if !matches!(self.hashes, Hashes::Known(_)) || self.has_wanted() {
+        if !matches!(self.hashes, Hashes::Known(_)) || self.has_wanted() || self.storage_busy {
             return;
         }
         // Fastest peers first, so they get the blocks that are left (and endgame duplicates).

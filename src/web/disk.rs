@@ -329,6 +329,14 @@ impl Disk {
     }
 
     /// Rooms that have files on disk, and rooms some tab has open now.
+    /// Test-only (`#slowdisk` after the room link): every later write takes at least its
+    /// size at `bytes_per_sec`, a disk slower than the swarm.
+    pub async fn throttle(&self, bytes_per_sec: u32) -> Result<(), String> {
+        self.call("throttle", &[("bytesPerSec", bytes_per_sec.into())], None)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn list(&self) -> Result<(Vec<String>, Vec<String>), String> {
         let msg = self.call("list", &[], None).await?;
         let strings = |key| {

@@ -82,6 +82,12 @@ enum Ev {
 /// blocks, and fresh pieces (the ones others want next) are served without a read.
 const READ_CACHE_BYTES: usize = 8 << 20;
 
+/// Storage backpressure (see `State::disk_backlog`): pause requests above this many bytes
+/// waiting for the disk, resume below the second. At this machine's 17–30 MB/s a second
+/// of pieces fits under the high mark, so a healthy disk never pauses the swarm.
+const DISK_BACKLOG_HIGH: u64 = 32 << 20;
+const DISK_BACKLOG_LOW: u64 = 8 << 20;
+
 /// A piece read from a file right after the piece before it was read brings the pieces
 /// after it along, up to this many bytes: a seeder serves a peer in file order (the swarm
 /// reveals pieces that way), and one 2 MiB `Blob` read costs the browser far less than
@@ -253,6 +259,12 @@ struct State {
     /// Pieces handed to the storage worker: on disk, or in its queue. The worker runs
     /// requests in order, so a request sent now sees all of these on disk.
     queued: Bitfield,
+    /// Piece bytes handed to the storage worker and not written yet, and the most there
+    /// ever were. Past [`DISK_BACKLOG_HIGH`] the swarm stops requesting until the backlog
+    /// is under [`DISK_BACKLOG_LOW`], so a disk slower than the swarm cannot fill memory.
+    disk_backlog: u64,
+    disk_backlog_peak: u64,
+    storage_busy: bool,
     /// Piece bytes taken from the cache at start (not downloaded again).
     restored: u64,
     /// Verified bytes per file.
@@ -276,6 +288,9 @@ struct State {
     /// Test-only: serve corrupted blocks (`#corrupt` after the room link). Harmless: peers
     /// verify every piece and ban whoever sends bad ones.
     corrupt: bool,
+    /// Test-only: the storage worker writes at 5 MB/s (`#slowdisk`), to show storage
+    /// backpressure.
+    slow_disk: bool,
     view: Signal<TransferView>,
     rendered_ms: f64,
     shown_bytes: bool,
@@ -321,6 +336,9 @@ async fn run(setup: Setup) {
     let corrupt = web_sys::window()
         .and_then(|w| w.location().hash().ok())
         .is_some_and(|h| h == "#corrupt");
+    let slow_disk = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .is_some_and(|h| h == "#slowdisk");
     let file_count = setup.files.len();
     let mut st = State {
         tx: tx.clone(),
@@ -335,6 +353,9 @@ async fn run(setup: Setup) {
         closed: false,
         written: Bitfield::new(count),
         queued: Bitfield::new(count),
+        disk_backlog: 0,
+        disk_backlog_peak: 0,
+        storage_busy: false,
         file_bytes: (0..file_count)
             .map(|i| {
                 if seeding {
@@ -367,6 +388,7 @@ async fn run(setup: Setup) {
         stats: HashMap::new(),
         uploaded: 0,
         corrupt,
+        slow_disk,
         view: setup.view,
         rendered_ms: 0.0,
         shown_bytes: false,
@@ -438,6 +460,10 @@ impl State {
                 return;
             }
         };
+        if self.slow_disk && disk.throttle(5_000_000).await.is_err() {
+            self.log
+                .push("could not slow the disk down (test switch)".into());
+        }
         // The previous page of this tab may still hold the files for a moment after a reload.
         let mut opened = Err(String::new());
         for _ in 0..5 {
@@ -778,21 +804,17 @@ impl State {
                 }
             }
             Ev::Hashed { piece, digest } => self.input(Input::Hashed { piece, digest }),
-            Ev::Written { piece, result } => match result {
-                Ok(target_error) => {
-                    if let Some(e) = target_error {
-                        self.target_failed(self.layout.span(piece).file as usize, e);
-                    }
-                    self.written.set(piece);
-                    self.record_dirty = true;
-                    self.maybe_finish();
+            Ev::Written { piece, result } => {
+                self.disk_backlog = self
+                    .disk_backlog
+                    .saturating_sub(u64::from(self.layout.piece_len(piece)));
+                if self.disk_backlog < DISK_BACKLOG_LOW
+                    && let Some(input) = self.storage_busy(false)
+                {
+                    self.input(input);
                 }
-                // The piece is advertised already and cannot be served from disk: stop
-                // rather than keep offering it (disk full, or the storage was cleared).
-                Err(e) => self.stop(format!(
-                    "could not write to disk: {e}. Free some space and reload to resume."
-                )),
-            },
+                self.on_written(piece, result);
+            }
             Ev::Finished(Ok(Finished {
                 files,
                 committed,
@@ -870,6 +892,33 @@ impl State {
     }
 
     /// Whether a piece is in the small in-memory read cache.
+    /// The storage worker finished writing `piece` (and copying it to a picked file).
+    fn on_written(&mut self, piece: u32, result: Result<Option<String>, String>) {
+        match result {
+            Ok(target_error) => {
+                if let Some(e) = target_error {
+                    self.target_failed(self.layout.span(piece).file as usize, e);
+                }
+                self.written.set(piece);
+                self.record_dirty = true;
+                self.maybe_finish();
+            }
+            // The piece is advertised already and cannot be served from disk: stop
+            // rather than keep offering it (disk full, or the storage was cleared).
+            Err(e) => self.stop(format!(
+                "could not write to disk: {e}. Free some space and reload to resume."
+            )),
+        }
+    }
+
+    /// What to tell the swarm when storage falls behind or catches up (on a change only).
+    fn storage_busy(&mut self, busy: bool) -> Option<Input> {
+        (busy != self.storage_busy).then(|| {
+            self.storage_busy = busy;
+            Input::StorageBusy(busy)
+        })
+    }
+
     fn cached(&self, piece: u32) -> bool {
         self.read_cache.iter().any(|(p, _)| *p == piece)
     }
@@ -1167,10 +1216,7 @@ impl State {
                 });
                 None
             }
-            Output::Store { piece, data } => {
-                self.store_piece(piece, data);
-                None
-            }
+            Output::Store { piece, data } => self.store_piece(piece, data),
             Output::Write { .. } => None,
             Output::Event(event) => {
                 self.on_event(event);
@@ -1179,8 +1225,9 @@ impl State {
         }
     }
 
-    /// A verified piece: onto disk (or into memory), and kept handy for re-serving.
-    fn store_piece(&mut self, piece: u32, data: Bytes) {
+    /// A verified piece: onto disk (or into memory), and kept handy for re-serving. Returns
+    /// what the swarm must hear when this piece puts storage behind.
+    fn store_piece(&mut self, piece: u32, data: Bytes) -> Option<Input> {
         let span = self.layout.span(piece);
         self.file_bytes[span.file as usize] += u64::from(span.len);
         match &mut self.storage {
@@ -1195,10 +1242,16 @@ impl State {
                     let result = write.await;
                     let _ = tx.unbounded_send(Ev::Written { piece, result });
                 });
+                self.disk_backlog += data.len() as u64;
+                self.disk_backlog_peak = self.disk_backlog_peak.max(self.disk_backlog);
                 self.remember(piece, data);
+                if self.disk_backlog > DISK_BACKLOG_HIGH {
+                    return self.storage_busy(true);
+                }
             }
             Storage::Source(_) | Storage::Disk { .. } => {}
         }
+        None
     }
 
     fn read_block(&mut self, peer: PeerId, block: BlockRef) {
@@ -1459,6 +1512,7 @@ impl State {
                 })
                 .collect(),
             can_pick: matches!(self.storage, Storage::Disk { .. }) && save_picker().is_some(),
+            disk_backlog_peak: self.disk_backlog_peak,
             heap: wasm_bindgen::memory()
                 .dyn_into::<js_sys::WebAssembly::Memory>()
                 .map(|m| u64::from(js_sys::ArrayBuffer::from(m.buffer()).byte_length()))

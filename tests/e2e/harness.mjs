@@ -143,18 +143,27 @@ export function rendererPeakRss(profileDir) {
  *  seen: the peak over the whole run, across Chromium's resets of the counter. */
 export function trackRendererPeak(profileDir, everyMs = 250) {
   let peak = 0;
-  const timer = setInterval(() => {
-    try {
-      peak = Math.max(peak, rendererPeakRss(profileDir));
-    } catch {}
-  }, everyMs);
-  return {
+  const started = Date.now();
+  const tracker = {
+    /** Seconds from the start of tracking to the sample where the peak was first seen. */
+    peakAtSecs: 0,
     stop() {
       clearInterval(timer);
-      peak = Math.max(peak, rendererPeakRss(profileDir));
+      sample();
       return peak;
     },
   };
+  const sample = () => {
+    try {
+      const now = rendererPeakRss(profileDir);
+      if (now > peak) {
+        peak = now;
+        tracker.peakAtSecs = (Date.now() - started) / 1000;
+      }
+    } catch {}
+  };
+  const timer = setInterval(sample, everyMs);
+  return tracker;
 }
 
 /** CPU time (ms) used so far by the Chromium processes running on this machine, summed over
