@@ -259,9 +259,10 @@ struct State {
     /// Pieces handed to the storage worker: on disk, or in its queue. The worker runs
     /// requests in order, so a request sent now sees all of these on disk.
     queued: Bitfield,
-    /// Piece bytes handed to the storage worker and not written yet, and the most there
-    /// ever were. Past [`DISK_BACKLOG_HIGH`] the swarm stops requesting until the backlog
-    /// is under [`DISK_BACKLOG_LOW`], so a disk slower than the swarm cannot fill memory.
+    /// Piece bytes handed to the storage worker and not written yet, the most there ever
+    /// were, and whether the swarm was told to pause. Past [`DISK_BACKLOG_HIGH`] the swarm
+    /// stops requesting until the backlog is under [`DISK_BACKLOG_LOW`], so a disk slower
+    /// than the swarm cannot fill memory.
     disk_backlog: u64,
     disk_backlog_peak: u64,
     storage_busy: bool,
@@ -333,12 +334,11 @@ async fn run(setup: Setup) {
             false,
         ),
     };
-    let corrupt = web_sys::window()
+    // Test-only switches, after the room link.
+    let fragment = web_sys::window()
         .and_then(|w| w.location().hash().ok())
-        .is_some_and(|h| h == "#corrupt");
-    let slow_disk = web_sys::window()
-        .and_then(|w| w.location().hash().ok())
-        .is_some_and(|h| h == "#slowdisk");
+        .unwrap_or_default();
+    let (corrupt, slow_disk) = (fragment == "#corrupt", fragment == "#slowdisk");
     let file_count = setup.files.len();
     let mut st = State {
         tx: tx.clone(),
@@ -891,7 +891,6 @@ impl State {
         }
     }
 
-    /// Whether a piece is in the small in-memory read cache.
     /// The storage worker finished writing `piece` (and copying it to a picked file).
     fn on_written(&mut self, piece: u32, result: Result<Option<String>, String>) {
         match result {
@@ -919,6 +918,7 @@ impl State {
         })
     }
 
+    /// Whether a piece is in the small in-memory read cache.
     fn cached(&self, piece: u32) -> bool {
         self.read_cache.iter().any(|(p, _)| *p == piece)
     }

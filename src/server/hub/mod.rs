@@ -325,8 +325,6 @@ impl Hub {
 }
 
 impl Shared {
-    /// Queues each message; a socket whose queue is full is cut loose (its loop then closes
-    /// it as too slow) so one stalled reader never holds up a room.
     /// Signals stop at half the target's queue, so no sender (here or on another instance)
     /// can fill it and get the target cut loose; room news (joins, leaves) keeps the other
     /// half.
@@ -336,6 +334,8 @@ impl Shared {
             .is_some_and(|tx| tx.capacity() <= tx.max_capacity() / 2)
     }
 
+    /// Queues each message; a socket whose queue is full is cut loose (its loop then closes
+    /// it as too slow) so one stalled reader never holds up a room.
     fn deliver(&mut self, deliveries: Vec<Delivery>) {
         for Delivery { to, msg } in deliveries {
             let Some(tx) = self.sockets.get(&to) else {
@@ -352,23 +352,33 @@ impl Shared {
 mod tests {
     use super::*;
 
+    /// A hub without a bus whose sockets each queue at most `queue` messages.
+    async fn hub_with_queues_of(queue: usize) -> Hub {
+        let limits = HubLimits {
+            outbound_queue: queue,
+            ..HubLimits::default()
+        };
+        Hub::start(limits, IceConfig::default(), None)
+            .await
+            .unwrap()
+    }
+
+    /// A local socket joining `room` from 127.0.0.1 with a ticket good for an hour.
+    async fn join(hub: &Hub, room: RoomId) -> Session {
+        let now = crate::server::rooms::now_secs();
+        hub.join(room, IpAddr::from([127, 0, 0, 1]), now + 3600, now)
+            .await
+            .unwrap()
+    }
+
     /// One peer sending signals to another that is slow to read fills at most half of the
     /// target's queue: then the sender is refused, and the target stays connected.
     #[tokio::test]
     async fn a_sender_cannot_fill_a_slow_peers_queue() {
-        let limits = HubLimits {
-            outbound_queue: 16,
-            ..HubLimits::default()
-        };
-        let hub = Hub::start(limits, IceConfig::default(), None)
-            .await
-            .unwrap();
+        let hub = hub_with_queues_of(16).await;
         let room = RoomId::from_bytes([3; 16]);
-        let ip = IpAddr::from([127, 0, 0, 1]);
-        let far = crate::server::rooms::now_secs() + 3600;
-        let now = crate::server::rooms::now_secs();
-        let flooder = hub.join(room, ip, far, now).await.unwrap();
-        let mut slow = hub.join(room, ip, far, now).await.unwrap();
+        let flooder = join(&hub, room).await;
+        let mut slow = join(&hub, room).await;
         let offer = || SignalPayload::Offer { sdp: "v=0".into() };
         let mut delivered = 0;
         let refused = loop {
@@ -382,7 +392,7 @@ mod tests {
         assert_eq!(delivered, 8);
         assert_eq!(hub.socket_count(), 2, "the slow peer was cut loose");
         // Room news still reaches it, and once it reads, signals flow again.
-        let third = hub.join(room, ip, far, now).await.unwrap();
+        let third = join(&hub, room).await;
         while slow.rx.try_recv().is_ok() {}
         assert!(
             hub.signal(room, flooder.peer, slow.peer, offer())
@@ -396,18 +406,9 @@ mod tests {
     /// queue it is dropped, and a refusal goes back over the bus for its sender.
     #[tokio::test]
     async fn a_remote_sender_cannot_fill_a_slow_peers_queue() {
-        let limits = HubLimits {
-            outbound_queue: 16,
-            ..HubLimits::default()
-        };
-        let hub = Hub::start(limits, IceConfig::default(), None)
-            .await
-            .unwrap();
+        let hub = hub_with_queues_of(16).await;
         let room = RoomId::from_bytes([4; 16]);
-        let ip = IpAddr::from([127, 0, 0, 1]);
-        let far = crate::server::rooms::now_secs() + 3600;
-        let now = crate::server::rooms::now_secs();
-        let mut slow = hub.join(room, ip, far, now).await.unwrap();
+        let mut slow = join(&hub, room).await;
         let remote = PeerId(u64::MAX - 1);
         assert_eq!(
             hub.apply_remote(RoomEvent::Joined { room, peer: remote }),
