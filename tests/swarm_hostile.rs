@@ -85,9 +85,12 @@ impl Under {
             while let Some(out) = self.swarm.poll_output() {
                 match out {
                     Output::Send { peer, frame } => {
-                        let bytes = frame.encode();
-                        let decoded = Frame::decode(bytes.clone()).expect("our frames decode");
-                        self.sent.push((peer, decoded, bytes.len()));
+                        let decoded = Frame::decode(frame.encode()).expect("our frames decode");
+                        // A batch counts as the frames in it.
+                        for frame in decoded.parts().iter().cloned() {
+                            let len = frame.encoded_len();
+                            self.sent.push((peer, frame, len));
+                        }
                     }
                     Output::ReadBlock { peer, block } => {
                         let data = self.block(block);

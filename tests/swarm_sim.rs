@@ -213,6 +213,30 @@ fn a_lone_leecher_on_a_fast_far_link_gets_the_whole_link() {
     assert!(last < bound * 1.10, "last {last} ms, bound {bound} ms");
 }
 
+/// Small frames leave in batches (`Frame::Batch`): on a fast link a leecher tops its
+/// pipeline up a quarter at a time, and its HAVEs for the seeder ride along, so it sends
+/// far fewer messages than the blocks it receives. Before, it sent one request per block
+/// and one HAVE per piece: 1.25 messages per 64 KiB block with 256 KiB pieces. In Chromium
+/// every message costs CPU of its own (README, P1).
+#[test]
+fn a_fast_leecher_sends_few_messages_per_block() {
+    let mut cfg = scenario(1, 48 << 20, 256 * 1024, 5);
+    for p in &mut cfg.peers {
+        p.upload = 25_000_000.0;
+        p.download = 25_000_000.0;
+    }
+    cfg.latency_ms = (1, 2);
+    cfg.swarm.block_size = 64 * 1024;
+    let report = assert_clean(&cfg);
+    let last = report.last_finish(&cfg).expect("completes") as f64;
+    let bound = lower_bound_ms(&cfg);
+    assert!(last < bound * 1.10, "last {last} ms, bound {bound} ms");
+    let blocks = (48 << 20) / (64 * 1024);
+    let per_block = report.messages[1] as f64 / f64::from(blocks);
+    // 0.16 here.
+    assert!(per_block < 0.25, "{per_block:.2} messages per block");
+}
+
 /// Four tabs on two cores (the P2 benchmark): each tab now and then waits for a core, as
 /// measured in Chromium here. With a 300 ms floor on the stall timeout, such a pause looked
 /// like a stalled peer: its requests went to others, its own copies still arrived, and each

@@ -151,6 +151,10 @@ pub struct TransferView {
     pub wasted: u64,
     pub stalls: u64,
     pub endgame: u64,
+    /// Data-channel messages received and sent (`data-messages-in`, `-out`): a benchmark
+    /// divides them by the blocks moved to see how many small messages travel per block.
+    pub messages_in: u64,
+    pub messages_out: u64,
 }
 
 impl TransferView {

@@ -22,7 +22,8 @@ pub mod sim;
 
 use crate::protocol::manifest::{Hash, Layout, Manifest, PieceSpan, merkle_root};
 use crate::protocol::wire::{
-    BlockRef, Frame, MAX_BLOCK, MAX_HASHES_PER_FRAME, MIN_MESSAGE, PIECE_HEADER, PROTOCOL_VERSION,
+    BlockRef, Frame, MAX_BATCH, MAX_BLOCK, MAX_HASHES_PER_FRAME, MIN_MESSAGE, PIECE_HEADER,
+    PROTOCOL_VERSION,
 };
 use bitfield::Bitfield;
 use bytes::Bytes;
@@ -75,6 +76,9 @@ pub struct SwarmConfig {
     /// lone leecher on a fast link would be held to two pieces per round trip.
     pub reveal_window_ms: f64,
     pub max_reveals_per_peer: usize,
+    /// A HAVE for a piece the peer already has only updates its counts (and a super-seeder's
+    /// reveals), so it waits up to this long to travel with the next frames to that peer.
+    pub lazy_have_ms: u64,
     /// Forgivable protocol slips (unrequested blocks…) before a peer is dropped.
     pub max_strikes: u32,
     /// Keep-alive interval and stats events.
@@ -106,6 +110,7 @@ impl Default for SwarmConfig {
             reveals_per_peer: 2,
             reveal_window_ms: 250.0,
             max_reveals_per_peer: 64,
+            lazy_have_ms: 50,
             max_strikes: 32,
             tick_ms: 1_000,
             keepalive_ms: 15_000,
@@ -266,6 +271,10 @@ pub struct Swarm {
     now: u64,
     next_tick: u64,
     last_sent: BTreeMap<PeerId, u64>,
+    /// Small frames for each peer, sent together when the current input is handled.
+    outbox: BTreeMap<PeerId, Vec<Frame>>,
+    /// HAVEs for peers that already have those pieces, and since when the oldest waits.
+    lazy_haves: BTreeMap<PeerId, (u64, Vec<u32>)>,
     completed_announced: bool,
     /// Missing pieces that are neither in progress nor being verified.
     unstarted: u32,
@@ -337,6 +346,8 @@ impl Swarm {
             now: 0,
             next_tick: 0,
             last_sent: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            lazy_haves: BTreeMap::new(),
             completed_announced: false,
             unstarted: 0,
             reveal: None,
@@ -408,6 +419,9 @@ impl Swarm {
     /// When to call `handle_input(…, Input::Timeout)` next.
     pub fn poll_timeout(&self) -> u64 {
         let mut t = self.next_tick;
+        for (since, _) in self.lazy_haves.values() {
+            t = t.min(since + self.cfg.lazy_have_ms);
+        }
         for p in self.peers.values() {
             if p.active() > 0 {
                 t = t.min(p.last_progress + self.stall_timeout(p));
@@ -445,6 +459,7 @@ impl Swarm {
         self.on_time();
         self.serve();
         self.request_all();
+        self.flush_outbox();
     }
 
     // ---- connections -------------------------------------------------------------------
@@ -488,6 +503,8 @@ impl Swarm {
         // A suspect piece reserved for this peer would otherwise wait for it forever.
         self.picker.disown(peer);
         self.last_sent.remove(&peer);
+        self.outbox.remove(&peer);
+        self.lazy_haves.remove(&peer);
         if let Some(reveal) = self.reveal.as_mut() {
             reveal.told.remove(&peer);
             reveal.next.remove(&peer);
@@ -571,6 +588,21 @@ impl Swarm {
             Ok(f) => f,
             Err(e) => return self.ban(peer, format!("undecodable frame: {e}")),
         };
+        match frame {
+            Frame::Batch(frames) => {
+                for frame in frames {
+                    // One of them may have got the peer dropped or banned.
+                    if !self.peers.contains_key(&peer) {
+                        return;
+                    }
+                    self.on_frame(peer, frame);
+                }
+            }
+            frame => self.on_frame(peer, frame),
+        }
+    }
+
+    fn on_frame(&mut self, peer: PeerId, frame: Frame) {
         let ready = self.peers[&peer].ready;
         match frame {
             Frame::Handshake {
@@ -702,6 +734,8 @@ impl Swarm {
             Frame::HashRequest { start, count } => self.on_hash_request(peer, start, count),
             Frame::HashResponse { start, hashes } => self.on_hash_response(peer, start, hashes),
             Frame::Choke | Frame::Unchoke | Frame::KeepAlive => {}
+            // The decoder allows no batch inside a batch.
+            Frame::Batch(_) => self.strike(peer, "nested batch"),
         }
     }
 
@@ -864,9 +898,16 @@ impl Swarm {
         });
         self.out.push_back(Output::Write { file, offset, data });
         // Everyone hears of it, seeders included: a super-seeding peer learns from these
-        // which pieces have spread.
+        // which pieces have spread. A peer that has the piece needs the news less urgently
+        // than one that may ask us for it: its HAVE waits a little to share a message.
         for peer in self.ready_peers() {
-            self.send(peer, Frame::Have(piece));
+            if self.peers[&peer].has.get(piece) {
+                let now = self.now;
+                let (_, haves) = self.lazy_haves.entry(peer).or_insert((now, Vec::new()));
+                haves.push(piece);
+            } else {
+                self.send(peer, Frame::Have(piece));
+            }
         }
         self.out.push_back(Output::Event(Event::Progress {
             have: self.have.count(),
@@ -1131,7 +1172,10 @@ impl Swarm {
         while self.reads_in_flight < self.cfg.upload_slots {
             let start = self.serve_cursor.unwrap_or(PeerId(0));
             let overdue = self.now.saturating_sub(self.cfg.max_serve_wait_ms);
-            let mut best: Option<((bool, u64), PeerId, usize)> = None;
+            // Overdue requests first, oldest first; then the least-spread pieces, and among
+            // those the earliest in the file: requests arrive in batches, and a seeder that
+            // answers a batch in file order reads its file in long runs (README, P1).
+            let mut best: Option<(ServeKey, PeerId, usize)> = None;
             for (&id, p) in self
                 .peers
                 .range((std::ops::Bound::Excluded(start), std::ops::Bound::Unbounded))
@@ -1142,9 +1186,10 @@ impl Swarm {
                 }
                 for (i, &(b, at)) in p.wanted.iter().enumerate() {
                     let key = if at <= overdue {
-                        (false, at)
+                        (false, at, 0, 0)
                     } else {
-                        (true, u64::from(self.picker.availability(b.piece)))
+                        let spread = u64::from(self.picker.availability(b.piece));
+                        (true, spread, b.piece, b.offset)
                     };
                     if best.is_none_or(|(k, _, _)| key < k) {
                         best = Some((key, id, i));
@@ -1209,18 +1254,32 @@ impl Swarm {
         }
     }
 
+    /// How many requests to keep in flight to `p`, and the block size it takes.
+    fn pipeline(&self, p: &Peer) -> (usize, u32) {
+        let block = block_size_for(self.cfg.block_size, p.max_message);
+        let depth = p.pipeline_depth(
+            self.now,
+            block,
+            self.cfg.target_latency_ms,
+            self.cfg.min_pipeline,
+            self.cfg.max_pipeline,
+        );
+        (depth, block)
+    }
+
     fn request_from(&mut self, peer: PeerId) {
         let now = self.now;
+        // A deep pipeline is topped up once a quarter of it is free, not after every block:
+        // the requests then leave together, in one message (`Frame::Batch`).
+        let p = &self.peers[&peer];
+        let (depth, _) = self.pipeline(p);
+        let active = p.active();
+        if active > 0 && depth.saturating_sub(active) < (depth / 4).max(1) {
+            return;
+        }
         loop {
             let p = &self.peers[&peer];
-            let block = block_size_for(self.cfg.block_size, p.max_message);
-            let depth = p.pipeline_depth(
-                now,
-                block,
-                self.cfg.target_latency_ms,
-                self.cfg.min_pipeline,
-                self.cfg.max_pipeline,
-            );
+            let (depth, block) = self.pipeline(p);
             if p.active() >= depth || p.has.count() == 0 {
                 return;
             }
@@ -1329,9 +1388,56 @@ impl Swarm {
         }
     }
 
+    /// Small frames wait in the outbox until the input is handled ([`Self::flush_outbox`]);
+    /// a larger one first sends what waits for that peer, so frames keep their order.
     fn send(&mut self, peer: PeerId, frame: Frame) {
         self.last_sent.insert(peer, self.now);
-        self.out.push_back(Output::Send { peer, frame });
+        if frame.batchable() {
+            self.outbox.entry(peer).or_default().push(frame);
+        } else {
+            self.flush_to(peer);
+            self.out.push_back(Output::Send { peer, frame });
+        }
+    }
+
+    /// Sends the frames waiting for `peer`, its lazy HAVEs with them, in as few messages as
+    /// the batch bound allows.
+    fn flush_to(&mut self, peer: PeerId) {
+        let Some(mut frames) = self.outbox.remove(&peer) else {
+            return;
+        };
+        if let Some((_, haves)) = self.lazy_haves.remove(&peer) {
+            frames.extend(haves.into_iter().map(Frame::Have));
+        }
+        while !frames.is_empty() {
+            let rest = frames.split_off(frames.len().min(MAX_BATCH));
+            let frame = if frames.len() == 1 {
+                frames.pop().expect("one frame")
+            } else {
+                Frame::Batch(frames)
+            };
+            self.out.push_back(Output::Send { peer, frame });
+            frames = rest;
+        }
+    }
+
+    /// End of an input: lazy HAVEs that waited long enough join the outbox, and every
+    /// peer's outbox goes out.
+    fn flush_outbox(&mut self) {
+        let due = self.now.saturating_sub(self.cfg.lazy_have_ms);
+        let ready: Vec<PeerId> = self
+            .lazy_haves
+            .iter()
+            .filter(|(_, (since, haves))| *since <= due || haves.len() >= MAX_BATCH / 2)
+            .map(|(&peer, _)| peer)
+            .collect();
+        for peer in ready {
+            self.outbox.entry(peer).or_default();
+        }
+        let peers: Vec<PeerId> = self.outbox.keys().copied().collect();
+        for peer in peers {
+            self.flush_to(peer);
+        }
     }
 }
 
@@ -1347,6 +1453,10 @@ struct Reveal {
 /// A complete piece waiting for its digest: data, bytes per contributor, sender of each
 /// sub-block.
 type Verifying = (Bytes, Vec<(PeerId, u32)>, Vec<Option<PeerId>>);
+
+/// The order queued requests are served in, smallest first: (not overdue, how far the
+/// piece has spread or when an overdue request came, piece, offset).
+type ServeKey = (bool, u64, u32, u32);
 
 /// Failed multi-source pieces kept for blame at once (each holds one piece's data).
 const MAX_FAILED_KEPT: usize = 16;

@@ -98,6 +98,8 @@ pub struct SimReport {
     pub stats: Vec<super::Stats>,
     /// Bytes of piece data each peer sent (duplicates included).
     pub sent_bytes: Vec<u64>,
+    /// Data-channel messages each peer sent (a batch of small frames is one).
+    pub messages: Vec<u64>,
     /// When every piece first had a verified copy on some non-seeder (ms).
     pub spread_ms: Option<u64>,
 }
@@ -169,6 +171,7 @@ struct Sim<'a> {
     latency: BTreeMap<(usize, usize), u64>,
     last_arrival: BTreeMap<(usize, usize), u64>,
     sent_bytes: Vec<u64>,
+    messages: Vec<u64>,
     /// Pieces without a verified copy on a non-seeder yet, and when that reached zero.
     unspread: Vec<bool>,
     unspread_count: u32,
@@ -221,6 +224,7 @@ pub fn run(cfg: &SimConfig) -> SimReport {
         latency: BTreeMap::new(),
         last_arrival: BTreeMap::new(),
         sent_bytes: vec![0; n],
+        messages: vec![0; n],
         unspread: Vec::new(),
         unspread_count: 0,
         spread_ms: None,
@@ -289,6 +293,7 @@ pub fn run(cfg: &SimConfig) -> SimReport {
             })
             .collect(),
         sent_bytes: sim.sent_bytes.clone(),
+        messages: sim.messages.clone(),
         spread_ms: sim.spread_ms,
     }
 }
@@ -561,7 +566,11 @@ impl Sim<'_> {
     }
 
     fn send(&mut self, from: usize, to: usize, frame: Frame) {
-        if let Frame::Request(b) = &frame {
+        self.messages[from] += 1;
+        for b in frame.parts().iter().filter_map(|f| match f {
+            Frame::Request(b) => Some(b),
+            _ => None,
+        }) {
             if let Some(target) = self.nodes[to].swarm.as_ref()
                 && !target.have().get(b.piece)
             {

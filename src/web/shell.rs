@@ -284,6 +284,8 @@ struct State {
     reading: HashMap<u32, Vec<(PeerId, BlockRef)>>,
     received_from: HashMap<PeerId, u64>,
     received_total: u64,
+    messages_in: u64,
+    messages_out: u64,
     stats: HashMap<PeerId, (f64, f64, u32)>,
     uploaded: u64,
     /// Test-only: serve corrupted blocks (`#corrupt` after the room link). Harmless: peers
@@ -385,6 +387,8 @@ async fn run(setup: Setup) {
         reading: HashMap::new(),
         received_from: HashMap::new(),
         received_total: 0,
+        messages_in: 0,
+        messages_out: 0,
         stats: HashMap::new(),
         uploaded: 0,
         corrupt,
@@ -1122,6 +1126,7 @@ impl State {
                 }
             }
             RtcEvent::Message(bytes) => {
+                self.messages_in += 1;
                 if bytes.len() > 1024 {
                     *self.received_from.entry(peer).or_default() += bytes.len() as u64;
                     self.received_total += bytes.len() as u64;
@@ -1169,6 +1174,7 @@ impl State {
                     self.uploaded += data.len() as u64;
                 }
                 let conn = self.conns.get_mut(&peer)?;
+                self.messages_out += 1;
                 let newly_blocked = conn.send(frame.encode().to_vec());
                 if conn.queued_bytes > super::rtc::MAX_QUEUED_BYTES {
                     self.log.push(format!(
@@ -1489,6 +1495,8 @@ impl State {
             .unwrap_or_default();
         let view = TransferView {
             wasted: stats.wasted_bytes,
+            messages_in: self.messages_in,
+            messages_out: self.messages_out,
             stalls: stats.stalls,
             endgame: stats.endgame_requests,
             phase: self.phase.clone(),

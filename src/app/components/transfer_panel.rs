@@ -27,6 +27,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
         div { class: "mt-6 rounded-xl border border-slate-200 bg-white p-4", "data-testid": "transfer", "data-bytes": "{v.bytes}",
             "data-restored": "{v.restored}", "data-received": "{v.received}", "data-heap": "{v.heap}", "data-disk-backlog": "{v.disk_backlog_peak}",
             "data-wasted": "{v.wasted}", "data-stalls": "{v.stalls}", "data-endgame": "{v.endgame}",
+            "data-messages-in": "{v.messages_in}", "data-messages-out": "{v.messages_out}",
             p { class: "font-medium {phase_class}", "data-testid": "phase", "data-phase": "{phase_key(&v.phase)}", "{v.phase.label()}" }
             div { class: "mt-3 h-3 w-full overflow-hidden rounded-full bg-slate-200",
                 div { class: "h-3 bg-indigo-600", style: "width: {percent:.1}%" }
