@@ -569,3 +569,59 @@ fn a_busy_storage_pauses_requests_until_it_catches_up() {
     }
     assert!(leecher.completed, "the download did not resume");
 }
+
+/// A batch is handled frame by frame, under the rules for frames sent one by one.
+#[test]
+fn frames_in_a_batch_obey_the_rules_of_single_frames() {
+    let cfg = SwarmConfig {
+        super_seed: false,
+        ..SwarmConfig::default()
+    };
+    let mut seeder = Under::new(cfg, 1024 * KIB as usize, 256 * KIB, true, true);
+    // Before its handshake: banned, as for any other frame.
+    let early = PeerId(2);
+    seeder.input(Input::Connected {
+        peer: early,
+        max_message: 256 * KIB,
+    });
+    seeder.frame(
+        early,
+        Frame::Batch(vec![Frame::KeepAlive, Frame::KeepAlive]),
+    );
+    assert!(seeder.swarm.is_banned(early));
+    // After it: every request in a batch is answered, in file order.
+    let peer = PeerId(3);
+    seeder.connect(peer, 256 * KIB, false);
+    // (Past the first 200 ms: a request that has waited that long goes first.)
+    seeder.advance(1_000);
+    seeder.take(peer);
+    let blocks: Vec<BlockRef> = [3, 0, 2, 1]
+        .map(|piece| BlockRef {
+            piece,
+            offset: 0,
+            len: 64 * KIB,
+        })
+        .to_vec();
+    seeder.frame(
+        peer,
+        Frame::Batch(blocks.iter().map(|&b| Frame::Request(b)).collect()),
+    );
+    let served: Vec<u32> = seeder
+        .take(peer)
+        .into_iter()
+        .filter_map(|(f, _)| match f {
+            Frame::Piece { piece, .. } => Some(piece),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(served, [0, 1, 2, 3]);
+    // A bad request inside a batch is a strike, as alone; enough of them get it banned.
+    let bad = Frame::Request(BlockRef {
+        piece: 99,
+        offset: 0,
+        len: 64 * KIB,
+    });
+    let strikes = SwarmConfig::default().max_strikes as usize + 1;
+    seeder.frame(peer, Frame::Batch(vec![bad; strikes]));
+    assert!(seeder.swarm.is_banned(peer));
+}
