@@ -5,6 +5,9 @@
 //     piece verified) against a plain RTCDataChannel blast of the same number of bytes
 //     between two pages of the same browser (64 KiB messages, same backpressure rule).
 //     Ratio = blast time / meshdrop time (1.0 means meshdrop is as fast as the raw channel).
+//     Measured in two setups, in alternating rounds (median of each): every page in one
+//     browser with an on-disk profile (a person's browser), and every page in an incognito
+//     context of its own (where Chromium keeps OPFS in memory behind IPC).
 // P2: the same file, 1 seeder → 3 leechers, meshdrop against WebTorrent 3 (its browser
 //     build, with a local bittorrent-tracker WebSocket tracker) in the same Chromium: time
 //     from the leechers opening the link (adding the magnet) until all three have every
@@ -27,6 +30,7 @@ const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB || 1024);
 const LARGE_MIB = Number(process.env.BENCH_LARGE_MIB || 4096);
 const ONLY = new Set((process.env.BENCH_ONLY || "p1,p2,p4,first").split(",").map((m) => m.trim()));
 const FIRST_BYTE_RUNS = 10;
+const P1_ROUNDS = Number(process.env.BENCH_P1_ROUNDS || 3);
 const LEECHERS = 3;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WEBTORRENT_JS = readFileSync(join(HERE, "node_modules", "webtorrent", "dist", "webtorrent.min.js"));
@@ -39,7 +43,7 @@ async function peerPage() {
   const context = await browser.newContext({ acceptDownloads: true });
   await context.grantPermissions(["camera", "microphone"], { origin: server.base });
   const page = await context.newPage();
-  return { context, page };
+  return { context, page, close: () => context.close() };
 }
 
 function randomFile(name, mib) {
@@ -50,10 +54,29 @@ function randomFile(name, mib) {
   return path;
 }
 
+/** Pages of one browser with an on-disk profile, as a person's browser is: OPFS on disk.
+ *  (In the incognito contexts of `peerPage`, Chromium keeps OPFS in memory behind IPC,
+ *  which costs the receiver CPU no real download pays.) Every page shares the profile, so
+ *  only one of them may download a room. `close()` quits it and removes the profile. */
+async function onDiskBrowser() {
+  const profile = mkdtempSync(join(tmpdir(), "meshdrop-bench-p1-"));
+  const b = await launchProfile(profile, server.base);
+  return {
+    async open() {
+      const page = await b.context.newPage();
+      return { context: b.context, page, close: () => page.close() };
+    },
+    async close() {
+      await b.context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Seeds `path` from /upload and returns the room link once the tab is seeding, with the
  *  time from choosing the file to the link (hashing in the worker, plus creating the room). */
-async function seed(path) {
-  const s = await peerPage();
+async function seed(path, open = peerPage) {
+  const s = await open();
   await s.page.goto(`${server.base}/upload`);
   await waitHydrated(s.page);
   const started = Date.now();
@@ -67,9 +90,9 @@ async function seed(path) {
   return { ...s, link, hashSeconds, workerSeconds };
 }
 
-async function rawBlast(bytes) {
-  const a = await peerPage();
-  const b = await peerPage();
+async function rawBlast(bytes, open = peerPage) {
+  const a = await open();
+  const b = await open();
   await a.page.goto(`${server.base}/`);
   await b.page.goto(`${server.base}/`);
   const setup = (role) => `(() => {
@@ -126,13 +149,13 @@ async function rawBlast(bytes) {
   await received;
   const seconds = (Date.now() - started) / 1000;
   const cpuMs = chromiumCpuMs() - cpu0;
-  await a.context.close();
-  await b.context.close();
+  await a.close();
+  await b.close();
   return { seconds, cpuMs };
 }
 
-async function meshdropOnce(link) {
-  const l = await peerPage();
+async function meshdropOnce(link, open = peerPage) {
+  const l = await open();
   const started = Date.now();
   const cpu0 = chromiumCpuMs();
   await l.page.goto(link);
@@ -143,7 +166,7 @@ async function meshdropOnce(link) {
   const panel = l.page.locator('[data-testid="transfer"]');
   const messagesOut = Number(await panel.getAttribute("data-messages-out"));
   const messagesIn = Number(await panel.getAttribute("data-messages-in"));
-  await l.context.close();
+  await l.close();
   return { seconds, cpuMs, messagesOut, messagesIn };
 }
 
@@ -158,7 +181,7 @@ async function meshdropSwarm(link) {
   // Piece bytes that arrived twice (or unasked), as the swarm counted them.
   let wasted = 0;
   for (const l of leechers) wasted += Number(await l.page.locator('[data-testid="transfer"]').getAttribute("data-wasted"));
-  for (const l of leechers) await l.context.close();
+  for (const l of leechers) await l.close();
   return { seconds, wasted };
 }
 
@@ -221,8 +244,8 @@ async function webtorrentSwarm(path) {
       ),
     );
     const seconds = (Date.now() - started) / 1000;
-    for (const l of leechers) await l.context.close();
-    await seeder.context.close();
+    for (const l of leechers) await l.close();
+    await seeder.close();
     return seconds;
   } finally {
     await new Promise((resolve) => tracker.close(resolve));
@@ -265,7 +288,7 @@ async function firstByte(link) {
     { timeout: 60_000, polling: 10 },
   );
   const ms = Date.now() - started;
-  await l.context.close();
+  await l.close();
   return ms;
 }
 
@@ -277,28 +300,53 @@ try {
 
   if (ONLY.has("p1") || ONLY.has("p2")) {
     const big = randomFile("p1.bin", SIZE_MIB);
-    // The blast runs before the seeder's tab exists, as nothing else runs during it.
-    const blast = ONLY.has("p1") ? await rawBlast(bytes) : null;
-    const seeder = await seed(big);
+    // CPU of every Chromium process (both pages, the network service, the browser) per MB
+    // moved: on 2 cores the transfer is CPU-bound, so this is what decides the ratio.
+    const cost = (run) => `${(mb / run.seconds).toFixed(1)} MB/s; ${(run.cpuMs / mb).toFixed(0)} ms of CPU per MB`;
+    const perBlock = (n) => (n / (bytes / 65536)).toFixed(2);
     if (ONLY.has("p1")) {
-      const mesh = await meshdropOnce(seeder.link);
-      // CPU of every Chromium process (both pages, the network service, the browser) per MB
-      // moved: on 2 cores the transfer is CPU-bound, so this is what decides the ratio.
-      const cost = (run) => `${(mb / run.seconds).toFixed(1)} MB/s; ${(run.cpuMs / mb).toFixed(0)} ms of CPU per MB`;
-      rows.push(
-        `| P1: ${SIZE_MIB} MiB, 1 seeder → 1 leecher (s) | ${mesh.seconds.toFixed(1)} (${cost(mesh)}; per 64 KiB block the leecher sent ${(mesh.messagesOut / (bytes / 65536)).toFixed(2)} messages and received ${(mesh.messagesIn / (bytes / 65536)).toFixed(2)}) | raw data channel blast ${blast.seconds.toFixed(1)} (${cost(blast)}) | **${(blast.seconds / mesh.seconds).toFixed(2)}** |`,
-      );
+      // Rounds of blast, seeding and download, alternating between a browser with an
+      // on-disk profile (every page in it, as in a person's browser; a fresh profile each
+      // round, or the next download would resume from the last) and incognito contexts of
+      // the shared browser. The blast's own time moves by 25% between runs here, so each
+      // setup reports the median of its rounds and the ratio of the medians.
+      const setups = [
+        ["one browser, on-disk profile", onDiskBrowser],
+        ["incognito contexts", async () => ({ open: () => peerPage(), close: async () => {} })],
+      ];
+      const rounds = setups.map(() => []);
+      for (let r = 0; r < P1_ROUNDS; r++) {
+        for (const [k, [, browserFor]] of setups.entries()) {
+          const b = await browserFor();
+          const blast = await rawBlast(bytes, () => b.open());
+          const seeder = await seed(big, () => b.open());
+          const mesh = await meshdropOnce(seeder.link, () => b.open());
+          await seeder.close();
+          await b.close();
+          rounds[k].push({ blast, mesh });
+        }
+      }
+      const median = (runs) => [...runs].sort((x, y) => x.seconds - y.seconds)[runs.length >> 1];
+      for (const [k, [where]] of setups.entries()) {
+        const blast = median(rounds[k].map((r) => r.blast));
+        const mesh = median(rounds[k].map((r) => r.mesh));
+        const each = rounds[k].map((r) => (r.blast.seconds / r.mesh.seconds).toFixed(2)).join(", ");
+        rows.push(
+          `| P1: ${SIZE_MIB} MiB, 1 seeder → 1 leecher, ${where}, median of ${P1_ROUNDS} (s) | ${mesh.seconds.toFixed(1)} (${cost(mesh)}; per 64 KiB block the leecher sent ${perBlock(mesh.messagesOut)} messages and received ${perBlock(mesh.messagesIn)}) | raw data channel blast ${blast.seconds.toFixed(1)} (${cost(blast)}) | **${(blast.seconds / mesh.seconds).toFixed(2)}** (rounds: ${each}) |`,
+        );
+      }
     }
+    const seeder = await seed(big);
     if (ONLY.has("p2")) {
       const { seconds: meshSwarm, wasted } = await meshdropSwarm(seeder.link);
-      await seeder.context.close();
+      await seeder.close();
       const torrentSwarm = await webtorrentSwarm(big);
       const dup = ((100 * wasted) / (LEECHERS * bytes)).toFixed(1);
       rows.push(
         `| P2: ${SIZE_MIB} MiB, 1 seeder → ${LEECHERS} leechers, until all are done (s) | ${meshSwarm.toFixed(1)} (bytes received twice: ${dup}% of the file per leecher) | WebTorrent 3.0.21 ${torrentSwarm.toFixed(1)} | **${(torrentSwarm / meshSwarm).toFixed(2)}** |`,
       );
     } else {
-      await seeder.context.close();
+      await seeder.close();
     }
     rows.push(
       `| hashing ${SIZE_MIB} MiB in the upload page's workers, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s; reading and hashing alone ${seeder.workerSeconds.toFixed(2)} s, ${(mb / 1000 / seeder.workerSeconds).toFixed(2)} GB/s) | | |`,
@@ -310,7 +358,7 @@ try {
     const large = randomFile("p4.bin", LARGE_MIB);
     const s4 = await seed(large);
     const p4 = await largeToDisk(s4.link);
-    await s4.context.close();
+    await s4.close();
     rmSync(large);
     rows.push(
       `| P4: ${LARGE_MIB} MiB to disk: receiving renderer's peak RSS | **${mib(p4.peak)}** (in ${p4.seconds.toFixed(0)} s, peak reached at ${p4.peakAt.toFixed(0)} s; idle app ${mib(p4.idle)}, wasm memory ${mib(p4.heap)}, at most ${mib(p4.backlog)} waiting for the disk) | file size ${mib(LARGE_MIB * 1024 * 1024)} | ${(p4.peak / (LARGE_MIB * 1024 * 1024)).toFixed(3)} |`,
