@@ -625,3 +625,30 @@ fn frames_in_a_batch_obey_the_rules_of_single_frames() {
     seeder.frame(peer, Frame::Batch(vec![bad; strikes]));
     assert!(seeder.swarm.is_banned(peer));
 }
+
+/// The shell keeps a stored piece in memory only while a neighbour lacks it.
+#[test]
+fn a_piece_is_lacked_only_by_neighbours_without_it_that_want_it() {
+    let mut leecher = Under::new(
+        SwarmConfig::default(),
+        1024 * KIB as usize,
+        256 * KIB,
+        false,
+        true,
+    );
+    let seeder = PeerId(2);
+    leecher.connect(seeder, 256 * KIB, true);
+    assert!(!leecher.swarm.someone_lacks(0), "the seeder has everything");
+    let other = PeerId(3);
+    leecher.connect(other, 256 * KIB, false);
+    assert!(
+        leecher.swarm.someone_lacks(0),
+        "an empty neighbour lacks it"
+    );
+    let count = leecher.manifest.layout.piece_count();
+    let mut wants = Bitfield::new(count);
+    wants.set(1);
+    leecher.frame(other, Frame::Interested(wants.to_wire()));
+    assert!(!leecher.swarm.someone_lacks(0), "it does not want piece 0");
+    assert!(leecher.swarm.someone_lacks(1));
+}

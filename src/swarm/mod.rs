@@ -400,6 +400,14 @@ impl Swarm {
         self.peers.keys().copied()
     }
 
+    /// Whether a connected peer lacks `piece` and has not said it does not want it: one
+    /// that may soon ask us for it. (A peer we got the piece from has it, as far as we know.)
+    pub fn someone_lacks(&self, piece: u32) -> bool {
+        self.peers.values().any(|p| {
+            p.ready && !p.has.get(piece) && p.interest.as_ref().is_none_or(|i| i.get(piece))
+        })
+    }
+
     pub fn outstanding(&self, peer: PeerId) -> usize {
         self.peers.get(&peer).map_or(0, Peer::active)
     }

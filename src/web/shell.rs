@@ -1250,7 +1250,11 @@ impl State {
                 });
                 self.disk_backlog += data.len() as u64;
                 self.disk_backlog_peak = self.disk_backlog_peak.max(self.disk_backlog);
-                self.remember(piece, data);
+                // Kept handy only for a neighbour that may ask for it soon: a lone
+                // receiver's memory holds no copies (README, P4).
+                if self.swarm.as_ref().is_some_and(|s| s.someone_lacks(piece)) {
+                    self.remember(piece, data);
+                }
                 if self.disk_backlog > DISK_BACKLOG_HIGH {
                     return self.storage_busy(true);
                 }
