@@ -194,19 +194,25 @@ fn hash_layer_source_leaving_does_not_stall_a_late_joiner() {
     assert!(report.finished_ms[3].is_some(), "{:?}", report.finished_ms);
 }
 
+/// One seeder and one leecher, 48 MiB in 64 KiB blocks, both links at `rate` bytes/s.
+fn lone_leecher(rate: f64, latency_ms: (u64, u64)) -> SimConfig {
+    let mut cfg = scenario(1, 48 << 20, 256 * 1024, 5);
+    for p in &mut cfg.peers {
+        p.upload = rate;
+        p.download = rate;
+    }
+    cfg.latency_ms = latency_ms;
+    cfg.swarm.block_size = 64 * 1024;
+    cfg
+}
+
 /// One seeder and one leecher on a fast link. Super-seeding reveals a few pieces at a time;
 /// with only two, each round trip (HAVE in, reveal out, request in, data out) left the link
 /// idle: 1.38× the bound at 5 ms one-way (1.18× at 1 ms, 2.5× at 20 ms). The seeder now keeps
 /// a bandwidth-delay product's worth revealed: 1.06× at 5 ms.
 #[test]
 fn a_lone_leecher_on_a_fast_far_link_gets_the_whole_link() {
-    let mut cfg = scenario(1, 48 << 20, 256 * 1024, 5);
-    for p in &mut cfg.peers {
-        p.upload = 12_000_000.0;
-        p.download = 12_000_000.0;
-    }
-    cfg.latency_ms = (5, 5);
-    cfg.swarm.block_size = 64 * 1024;
+    let cfg = lone_leecher(12_000_000.0, (5, 5));
     let report = assert_clean(&cfg);
     let last = report.last_finish(&cfg).expect("completes") as f64;
     let bound = lower_bound_ms(&cfg);
@@ -220,13 +226,7 @@ fn a_lone_leecher_on_a_fast_far_link_gets_the_whole_link() {
 /// every message costs CPU of its own (README, P1).
 #[test]
 fn a_fast_leecher_sends_few_messages_per_block() {
-    let mut cfg = scenario(1, 48 << 20, 256 * 1024, 5);
-    for p in &mut cfg.peers {
-        p.upload = 25_000_000.0;
-        p.download = 25_000_000.0;
-    }
-    cfg.latency_ms = (1, 2);
-    cfg.swarm.block_size = 64 * 1024;
+    let cfg = lone_leecher(25_000_000.0, (1, 2));
     let report = assert_clean(&cfg);
     let last = report.last_finish(&cfg).expect("completes") as f64;
     let bound = lower_bound_ms(&cfg);
