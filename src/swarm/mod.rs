@@ -1182,7 +1182,7 @@ impl Swarm {
             let overdue = self.now.saturating_sub(self.cfg.max_serve_wait_ms);
             // Overdue requests first, oldest first; then the least-spread pieces, and among
             // those the earliest in the file: requests arrive in batches, and a seeder that
-            // answers a batch in file order reads its file in long runs (README, P1).
+            // answers a batch in file order reads its file in long runs (benches/FINDINGS.md, P1).
             let mut best: Option<(ServeKey, PeerId, usize)> = None;
             for (&id, p) in self
                 .peers
@@ -1454,7 +1454,7 @@ struct Reveal {
     times: Vec<u32>,
     /// Where each peer's reveals go on: among equally spread pieces a peer is shown the
     /// next one after its last, from a starting point of its own, so a seeder serving a
-    /// peer reads its file in order and can read it in long runs (README, P1).
+    /// peer reads its file in order and can read it in long runs (benches/FINDINGS.md, P1).
     next: BTreeMap<PeerId, u32>,
 }
 

@@ -25,6 +25,18 @@ pub async fn sha256(data: &[u8]) -> Result<Hash, String> {
         .map_err(|_| "SubtleCrypto returned a digest of the wrong length".to_string())
 }
 
+/// The sha2 crate's SHA-256 of every `piece_size` piece of `data`, 32 bytes each, in
+/// this wasm module. Not used for pieces: the browser benchmark calls it (the module's
+/// export `sha256PiecesWasm`) on the same buffer as SubtleCrypto to show which of the two
+/// is faster here, as the choice above rests on.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = sha256PiecesWasm)]
+pub fn sha256_pieces_wasm(data: &[u8], piece_size: usize) -> Vec<u8> {
+    use crate::protocol::manifest::{Sha2, Sha256};
+    data.chunks(piece_size.max(1))
+        .flat_map(|piece| Sha2.digest(piece))
+        .collect()
+}
+
 /// The hashing workers (`assets/hash-worker.js`): same algorithm as [`hash_files_here`],
 /// off the page's main thread so the page stays responsive while gigabytes are hashed.
 mod worker_asset {

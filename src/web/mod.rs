@@ -83,7 +83,7 @@ const PACE_FOR_MS: f64 = 20_000.0;
 /// which makes the young-generation collector run every few megabytes and free the young
 /// dead buffers with it. Not for longer: every young collection also grows V8's young
 /// generation a little, and pacing through a whole 4 GiB download grew it from about 5 to
-/// 30 MiB, which cost more than it saved. README, P4.
+/// 30 MiB, which cost more than it saved. benches/FINDINGS.md, P4.
 pub fn pace_collector(discarded_bytes: usize) {
     if now_ms() > PACE_FOR_MS {
         return;
@@ -96,16 +96,17 @@ pub fn pace_collector(discarded_bytes: usize) {
 
 /// Asks before the tab closes (while this tab is the only seeder), or stops asking.
 pub fn warn_before_unload(on: bool) {
+    type Handler = wasm_bindgen::closure::Closure<dyn FnMut(web_sys::BeforeUnloadEvent)>;
+    thread_local! {
+        // One handler for the page's lifetime, however often the warning goes on and off.
+        static HANDLER: Handler = Handler::new(|e: web_sys::BeforeUnloadEvent| {
+            e.prevent_default();
+            e.set_return_value("Closing this tab stops sharing the files.");
+        });
+    }
     let Some(w) = web_sys::window() else { return };
     if on {
-        let handler = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::BeforeUnloadEvent)>::new(
-            |e: web_sys::BeforeUnloadEvent| {
-                e.prevent_default();
-                e.set_return_value("Closing this tab stops sharing the files.");
-            },
-        );
-        w.set_onbeforeunload(Some(handler.as_ref().unchecked_ref()));
-        handler.forget();
+        HANDLER.with(|h| w.set_onbeforeunload(Some(h.as_ref().unchecked_ref())));
     } else {
         w.set_onbeforeunload(None);
     }

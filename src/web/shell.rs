@@ -91,7 +91,7 @@ const DISK_BACKLOG_LOW: u64 = 8 << 20;
 /// A piece read from a file right after the piece before it was read brings the pieces
 /// after it along, up to this many bytes: a seeder serves a peer in file order (the swarm
 /// reveals pieces that way), and one 2 MiB `Blob` read costs the browser far less than
-/// eight of 256 KiB (README, P1).
+/// eight of 256 KiB (benches/FINDINGS.md, P1).
 const READ_RUN_BYTES: u32 = 2 << 20;
 
 /// Where this tab's copy of the files lives.
@@ -1251,7 +1251,7 @@ impl State {
                 self.disk_backlog += data.len() as u64;
                 self.disk_backlog_peak = self.disk_backlog_peak.max(self.disk_backlog);
                 // Kept handy only for a neighbour that may ask for it soon: a lone
-                // receiver's memory holds no copies (README, P4).
+                // receiver's memory holds no copies (benches/FINDINGS.md, P4).
                 if self.swarm.as_ref().is_some_and(|s| s.someone_lacks(piece)) {
                     self.remember(piece, data);
                 }

@@ -1,10 +1,11 @@
 // Accounts in Chromium: sign in through a fake GitHub, share a file, find the room in
-// /rooms, close it, and see its link answer 410 Gone. The server keeps its rooms in the
-// real Postgres and its sessions in the real Redis that scripts/test.sh started.
+// /rooms and close it. A page that has the room open is told, and the link answers 410
+// Gone. The server keeps its rooms in the real Postgres and its sessions in the real Redis
+// that scripts/test.sh started.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { startServer, launchBrowser, newPage, waitHydrated, testServices } from "./harness.mjs";
+import { startServer, launchBrowser, newPage, peerPage, waitHydrated, testServices } from "./harness.mjs";
 import { startFakeGithub } from "./fake-oauth.mjs";
 
 let server, browser, github;
@@ -48,6 +49,12 @@ test("sign in, create a room, see it in /rooms, revoke it, the link is gone", as
 
   await page.goto(`${server.base}/rooms`);
   await waitHydrated(page);
+  // Someone has the room open (waiting for a peer: the sharer's tab has moved on). The hub
+  // tells it when the room closes, and its page says so.
+  const guest = await peerPage(browser, server.base);
+  await guest.page.goto(link);
+  await waitHydrated(guest.page);
+  await guest.page.waitForSelector('[data-phase="connecting"]');
   const card = page.locator(`[data-testid="my-room"][data-room="${id}"]`);
   await card.waitFor();
   assert.equal(await card.locator('[data-testid="my-room-title"]').innerText(), "minutes.txt");
@@ -59,6 +66,10 @@ test("sign in, create a room, see it in /rooms, revoke it, the link is gone", as
   await card.locator('[data-testid="my-room-title"]', { hasText: "Meeting notes" }).waitFor();
   await card.locator('[data-testid="my-room-revoke"]').click();
   await card.locator('[data-testid="my-room-revoked"]').waitFor();
+  const phase = guest.page.locator('[data-testid="phase"][data-phase="failed"]');
+  await phase.waitFor({ timeout: 15_000 });
+  assert.match(await phase.innerText(), /^Failed: This room was closed/);
+  assert.deepEqual(guest.errors, [], "no errors in the guest's page");
   if (server.services.DATABASE_URL) {
     // The room, its owner and its revocation are in Postgres; the session is in Redis.
     const row = execFileSync("psql", [server.services.DATABASE_URL, "-At", "-c",
