@@ -18,10 +18,33 @@ pub enum Phase {
     Finishing,
     Done,
     Seeding,
+    /// The room closed (revoked or expired) or the server went away after this tab had
+    /// every selected file (`complete`) or while it was sharing them: nothing failed, the
+    /// files stay saveable, but this tab no longer shares.
+    Stopped {
+        complete: bool,
+        why: String,
+    },
     Failed(String),
 }
 
 impl Phase {
+    /// What a transfer in this phase becomes when it can share no longer (`why`): a tab
+    /// with every selected file, or the sharer's, stopped; any other failed.
+    pub fn ended(&self, why: String) -> Phase {
+        match self {
+            Phase::Done | Phase::Stopped { complete: true, .. } => Phase::Stopped {
+                complete: true,
+                why,
+            },
+            Phase::Seeding | Phase::Stopped { .. } => Phase::Stopped {
+                complete: false,
+                why,
+            },
+            _ => Phase::Failed(why),
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             Phase::Connecting => "Connecting to peers…".into(),
@@ -33,6 +56,14 @@ impl Phase {
             Phase::Finishing => "Writing the last pieces to disk…".into(),
             Phase::Done => "Done: every selected file is here and verified".into(),
             Phase::Seeding => "Seeding".into(),
+            Phase::Stopped {
+                complete: true,
+                why,
+            } => format!("Done, no longer sharing: {why}"),
+            Phase::Stopped {
+                complete: false,
+                why,
+            } => format!("Stopped sharing: {why}"),
             Phase::Failed(why) => format!("Failed: {why}"),
         }
     }
@@ -178,6 +209,43 @@ pub fn rate(bytes_per_sec: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_room_stops_finished_and_sharing_tabs_and_fails_the_rest() {
+        let why = || "This room was closed: the owner closed this room.".to_string();
+        let done = Phase::Done.ended(why());
+        assert_eq!(
+            done,
+            Phase::Stopped {
+                complete: true,
+                why: why()
+            }
+        );
+        assert!(
+            done.label()
+                .starts_with("Done, no longer sharing: This room was closed")
+        );
+        let seeding = Phase::Seeding.ended(why());
+        assert_eq!(
+            seeding,
+            Phase::Stopped {
+                complete: false,
+                why: why()
+            }
+        );
+        assert!(seeding.label().starts_with("Stopped sharing: "));
+        // Ending twice keeps what the tab has.
+        assert_eq!(
+            done.ended("later".into()),
+            Phase::Stopped {
+                complete: true,
+                why: "later".into()
+            }
+        );
+        for unfinished in [Phase::Connecting, Phase::Downloading, Phase::Finishing] {
+            assert_eq!(unfinished.ended(why()), Phase::Failed(why()));
+        }
+    }
 
     #[test]
     fn eta_only_while_moving_and_unfinished() {

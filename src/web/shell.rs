@@ -243,8 +243,8 @@ struct State {
     room: String,
     /// Kept to report a finished download (the owner's "completed" count).
     ticket: String,
-    /// The owner closed the room: nothing more to do here.
-    closed: bool,
+    /// Why this tab stopped sharing for good (the room was closed); `None` while it shares.
+    closed: Option<String>,
     layout: Layout,
     root: Hash,
     files: Vec<FileEntry>,
@@ -352,7 +352,7 @@ async fn run(setup: Setup) {
         conns: HashMap::new(),
         room: setup.room.clone(),
         ticket: setup.ticket.clone(),
-        closed: false,
+        closed: None,
         written: Bitfield::new(count),
         queued: Bitfield::new(count),
         disk_backlog: 0,
@@ -758,11 +758,12 @@ impl State {
             Ev::Hub(HubEvent::Message(msg)) => self.on_hub(msg),
             Ev::Hub(HubEvent::Closed(why)) => {
                 self.hub = None;
-                if self.closed {
+                if self.closed.is_some() {
                     return;
                 }
+                // Peers already connected keep exchanging pieces without the server.
                 if !matches!(self.phase, Phase::Done | Phase::Seeding) || self.conns.is_empty() {
-                    self.phase = Phase::Failed(why.clone());
+                    self.phase = self.phase.ended(why.clone());
                 }
                 self.log.push(why);
             }
@@ -1008,7 +1009,6 @@ impl State {
     /// socket, so no peer is offered pieces this tab can no longer serve. What is on disk
     /// and in the resume record stays, so a reload resumes.
     fn stop(&mut self, why: String) {
-        self.closed = true;
         let peers: Vec<PeerId> = self.conns.keys().copied().collect();
         for peer in peers {
             self.drop_conn(peer);
@@ -1016,11 +1016,20 @@ impl State {
         self.members.clear();
         self.hub = None;
         self.log.push(why.clone());
-        self.phase = Phase::Failed(why);
+        self.phase = self.phase.ended(why.clone());
+        self.closed = Some(why);
     }
 
     /// Every file is complete and offered for saving; the server counts this download once.
     fn done(&mut self) {
+        if let Some(why) = &self.closed {
+            // The last writes landed after the room closed: done, but no longer sharing.
+            self.phase = Phase::Stopped {
+                complete: true,
+                why: why.clone(),
+            };
+            return;
+        }
         self.phase = Phase::Done;
         // The room's "completed downloads" count only whole copies.
         if self.reported || !self.swarm.as_ref().is_some_and(Swarm::is_complete) {
@@ -1470,7 +1479,9 @@ impl State {
         // The sender's tab asks before closing only while nobody else has every piece.
         if self.seeding {
             let total = self.layout.piece_count();
-            let only_copy = !peers.iter().any(|p| p.pieces >= total && total > 0);
+            // A tab that no longer shares (the room closed) has nothing to warn about.
+            let only_copy =
+                self.closed.is_none() && !peers.iter().any(|p| p.pieces >= total && total > 0);
             if only_copy != self.warned_unload {
                 self.warned_unload = only_copy;
                 super::warn_before_unload(only_copy);

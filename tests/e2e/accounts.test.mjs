@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { startServer, launchBrowser, newPage, peerPage, waitHydrated, testServices } from "./harness.mjs";
 import { startFakeGithub } from "./fake-oauth.mjs";
 
@@ -22,7 +23,9 @@ after(async () => {
 });
 
 test("sign in, create a room, see it in /rooms, revoke it, the link is gone", async () => {
-  const { page, errors } = await newPage(browser, server.base);
+  const { context, page, errors } = await newPage(browser, server.base);
+  // Ada's tab shares the file with another browser context over loopback.
+  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
   // Signed out, /rooms sends the browser to sign in first.
   await page.goto(`${server.base}/rooms`);
   assert.equal(new URL(page.url()).pathname, "/signin");
@@ -47,15 +50,17 @@ test("sign in, create a room, see it in /rooms, revoke it, the link is gone", as
   const link = await linkInput.inputValue();
   const id = link.split("/").pop();
 
-  await page.goto(`${server.base}/rooms`);
-  await waitHydrated(page);
-  // Someone has the room open (waiting for a peer: the sharer's tab has moved on). The hub
-  // tells it when the room closes, and its page says so.
-  const guest = await peerPage(browser, server.base);
-  await guest.page.goto(link);
-  await waitHydrated(guest.page);
-  await guest.page.waitForSelector('[data-phase="connecting"]');
-  const card = page.locator(`[data-testid="my-room"][data-room="${id}"]`);
+  // Someone downloads the whole file while Ada's tab shares it.
+  const finished = await peerPage(browser, server.base);
+  await finished.page.goto(link);
+  await finished.page.waitForSelector('[data-phase="done"]', { timeout: 60_000 });
+
+  // Ada manages her rooms in another tab; the first keeps sharing.
+  const manager = await page.context().newPage();
+  manager.on("pageerror", (e) => errors.push(e.message));
+  await manager.goto(`${server.base}/rooms`);
+  await waitHydrated(manager);
+  const card = manager.locator(`[data-testid="my-room"][data-room="${id}"]`);
   await card.waitFor();
   assert.equal(await card.locator('[data-testid="my-room-title"]').innerText(), "minutes.txt");
   assert.equal(await card.locator('[data-testid="my-room-link"]').innerText(), link);
@@ -66,10 +71,20 @@ test("sign in, create a room, see it in /rooms, revoke it, the link is gone", as
   await card.locator('[data-testid="my-room-title"]', { hasText: "Meeting notes" }).waitFor();
   await card.locator('[data-testid="my-room-revoke"]').click();
   await card.locator('[data-testid="my-room-revoked"]').waitFor();
-  const phase = guest.page.locator('[data-testid="phase"][data-phase="failed"]');
-  await phase.waitFor({ timeout: 15_000 });
-  assert.match(await phase.innerText(), /^Failed: This room was closed/);
-  assert.deepEqual(guest.errors, [], "no errors in the guest's page");
+
+  // Every page in the room is told. The sharer's tab and the finished download stop
+  // sharing; nothing failed, so the file can still be saved.
+  const stopped = (p) => p.locator('[data-testid="phase"][data-phase="stopped"]');
+  await stopped(page).waitFor({ timeout: 15_000 });
+  assert.match(await stopped(page).innerText(), /^Stopped sharing: This room was closed: the owner closed this room/);
+  await stopped(finished.page).waitFor({ timeout: 15_000 });
+  assert.match(await stopped(finished.page).innerText(), /^Done, no longer sharing: This room was closed/);
+  const [download] = await Promise.all([finished.page.waitForEvent("download"), finished.page.click('[data-testid="save"]')]);
+  assert.equal(readFileSync(await download.path(), "utf8"), "meeting minutes\n".repeat(1000));
+  assert.deepEqual(finished.errors, [], "no errors in the finished page");
+  // The sharer's tab no longer asks before closing: it shares nothing now.
+  assert.equal(await page.evaluate(() => window.onbeforeunload), null);
+
   if (server.services.DATABASE_URL) {
     // The room, its owner and its revocation are in Postgres; the session is in Redis.
     const row = execFileSync("psql", [server.services.DATABASE_URL, "-At", "-c",

@@ -11,6 +11,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
     let phase_class = match v.phase {
         Phase::Failed(_) => "text-red-700",
         Phase::Done | Phase::Seeding => "text-emerald-700",
+        Phase::Stopped { .. } => "text-amber-700",
         _ => "text-slate-700",
     };
     let eta = v
@@ -204,6 +205,7 @@ fn phase_key(phase: &Phase) -> &'static str {
         Phase::Finishing => "finishing",
         Phase::Done => "done",
         Phase::Seeding => "seeding",
+        Phase::Stopped { .. } => "stopped",
         Phase::Failed(_) => "failed",
     }
 }
