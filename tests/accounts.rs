@@ -275,20 +275,32 @@ async fn denied_consent_and_provider_errors_explain_themselves() {
         );
         assert!(me(&app, &b).await.account.is_none());
     }
-    // The sign-in page turns the code into a sentence.
+    // The sign-in page turns each code it was sent to into a sentence.
     fake.set_mode(Mode::Approve);
-    let page = browser()
-        .get(app.url("/signin?error=denied&provider=github"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains("You declined the sign-in at GitHub"),
-        "{page}"
-    );
+    for (landed, sentence) in [
+        (
+            "/signin?error=denied&provider=github",
+            "You declined the sign-in at GitHub",
+        ),
+        (
+            "/signin?error=provider&provider=github&detail=server_error",
+            "GitHub returned an error (server_error). Please try again in a moment.",
+        ),
+        (
+            "/signin?error=provider&provider=google&detail=profile_http_500",
+            "Google returned an error (profile_http_500). Please try again in a moment.",
+        ),
+    ] {
+        let page = browser()
+            .get(app.url(landed))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(sentence), "{landed}: {page}");
+    }
 }
 
 #[tokio::test]
@@ -431,19 +443,34 @@ async fn two_instances() -> (TestApp, TestApp, FakeProvider) {
 
 #[tokio::test]
 async fn redis_sessions_work_across_instances_and_restarts() {
-    let (first, second, _fake) = two_instances().await;
+    let (first, second, fake) = two_instances().await;
     let b = browser();
     let flow = sign_in(&first, &b, "google").await;
     assert_eq!(flow.landed, "/rooms");
     let cookie = flow.callback_cookie.expect("signed-in session cookie");
     let pair = cookie_pair(&cookie);
-    // Another instance (or this one after a restart) knows the session: it lives in Redis.
+    // Another instance knows the session: it lives in Redis.
     let seen = me_with_cookie(&second, &pair).await;
     assert_eq!(
         seen.account.map(|a| a.name).as_deref(),
         Some("Ada Lovelace")
     );
-    // Signing out on the second instance ends it on the first as well.
+    // A restart: the instance that signed the person in goes away with all it kept in
+    // memory, and a new process on the same database and Redis still knows them.
+    let database = first.state.settings.database.expose().to_string();
+    first.stop().await;
+    let env = fake.env();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let redis = redis_url();
+    vars.push(("DATABASE_URL", &database));
+    vars.push(("REDIS_URL", &redis));
+    let restarted = spawn_app_with(Backend::Sqlite, &vars).await;
+    let seen = me_with_cookie(&restarted, &pair).await;
+    assert_eq!(
+        seen.account.map(|a| a.name).as_deref(),
+        Some("Ada Lovelace")
+    );
+    // Signing out on the second instance ends it on the restarted one as well.
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -454,7 +481,7 @@ async fn redis_sessions_work_across_instances_and_restarts() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(me(&first, &b).await.account.is_none());
+    assert!(me_with_cookie(&restarted, &pair).await.account.is_none());
 }
 
 async fn session_in_redis(conn: &mut deadpool_redis::Connection, id: &str) -> bool {

@@ -177,6 +177,13 @@ pub struct TransferView {
     pub heap: u64,
     /// The most piece bytes ever waiting for the disk (`data-disk-backlog`, for benchmarks).
     pub disk_backlog_peak: u64,
+    /// Backpressure, for tests: the fullest a data channel's send buffer was right after a
+    /// send (`data-channel-peak`, never above the high-water mark) and how often a full
+    /// channel paused sending (`data-channel-pauses`).
+    pub channel_peak: u32,
+    pub channel_pauses: u64,
+    /// IndexedDB record writes (`data-cache-writes`): one per batch of pieces, not per block.
+    pub cache_writes: u64,
     /// The swarm's counters (`swarm::Stats`): duplicate or unwanted piece bytes received,
     /// stalled peers, and endgame duplicate requests.
     pub wasted: u64,

@@ -45,6 +45,9 @@ pub struct Conn {
     /// Bytes in `queue`.
     pub queued_bytes: usize,
     pub blocked: bool,
+    /// The most bytes ever in the channel's send buffer right after a send: never above
+    /// [`HIGH_WATER`] (shown to tests as `data-channel-peak`).
+    pub peak_buffered: u32,
     pub created_ms: f64,
     _closures: Vec<Box<dyn std::any::Any>>,
 }
@@ -166,6 +169,7 @@ impl Conn {
             queue: Default::default(),
             queued_bytes: 0,
             blocked: false,
+            peak_buffered: 0,
             created_ms: super::now_ms(),
             _closures: closures,
         })
@@ -239,6 +243,7 @@ impl Conn {
             && self.dc.buffered_amount() + bytes.len() as u32 <= HIGH_WATER
             && self.dc.send_with_u8_array(&bytes).is_ok()
         {
+            self.peak_buffered = self.peak_buffered.max(self.dc.buffered_amount());
             return false;
         }
         self.queued_bytes += bytes.len();
@@ -260,6 +265,7 @@ impl Conn {
                 return false;
             }
             self.queued_bytes -= next.len();
+            self.peak_buffered = self.peak_buffered.max(self.dc.buffered_amount());
         }
         let was = self.blocked;
         self.blocked = false;

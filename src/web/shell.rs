@@ -265,6 +265,11 @@ struct State {
     /// than the swarm cannot fill memory.
     disk_backlog: u64,
     disk_backlog_peak: u64,
+    /// The fullest any data channel's send buffer was after a send, times a channel was
+    /// found full and paused, and IndexedDB record writes (for tests, see `TransferView`).
+    channel_peak: u32,
+    channel_pauses: u64,
+    cache_writes: u64,
     storage_busy: bool,
     /// Piece bytes taken from the cache at start (not downloaded again).
     restored: u64,
@@ -357,6 +362,9 @@ async fn run(setup: Setup) {
         queued: Bitfield::new(count),
         disk_backlog: 0,
         disk_backlog_peak: 0,
+        channel_peak: 0,
+        channel_pauses: 0,
+        cache_writes: 0,
         storage_busy: false,
         file_bytes: (0..file_count)
             .map(|i| {
@@ -578,6 +586,7 @@ impl State {
         let layer = (!self.layer_stored).then(|| hashes.to_vec());
         self.layer_stored = true;
         self.flushing = true;
+        self.cache_writes += 1;
         self.record_dirty = false;
         self.flushed_ms = now;
         self.saved_flushed = saved;
@@ -1185,6 +1194,8 @@ impl State {
                 let conn = self.conns.get_mut(&peer)?;
                 self.messages_out += 1;
                 let newly_blocked = conn.send(frame.encode().to_vec());
+                self.channel_peak = self.channel_peak.max(conn.peak_buffered);
+                self.channel_pauses += u64::from(newly_blocked);
                 if conn.queued_bytes > super::rtc::MAX_QUEUED_BYTES {
                     self.log.push(format!(
                         "peer {} takes far less than it asks for; disconnected",
@@ -1536,6 +1547,9 @@ impl State {
                 .collect(),
             can_pick: matches!(self.storage, Storage::Disk { .. }) && save_picker().is_some(),
             disk_backlog_peak: self.disk_backlog_peak,
+            channel_peak: self.channel_peak,
+            channel_pauses: self.channel_pauses,
+            cache_writes: self.cache_writes,
             heap: wasm_bindgen::memory()
                 .dyn_into::<js_sys::WebAssembly::Memory>()
                 .map(|m| u64::from(js_sys::ArrayBuffer::from(m.buffer()).byte_length()))

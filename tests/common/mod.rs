@@ -22,10 +22,22 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    server: tokio::task::JoinHandle<()>,
     _data_dir: tempfile::TempDir,
 }
 
 impl TestApp {
+    /// Stops this instance as a crash or restart would: its listener closes and everything
+    /// it kept in memory is gone. Returns once the port refuses connections.
+    pub async fn stop(self) {
+        let base = self.base.clone();
+        self.server.abort();
+        let _ = self.server.await;
+        drop(self.state);
+        let refused = reqwest::Client::new().get(&base).send().await.is_err();
+        assert!(refused, "{base} still answers after stopping");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -122,7 +134,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
         .await
         .expect("server state initialises");
     let router = meshdrop::server::router(state.clone());
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -137,6 +149,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
             .build()
             .unwrap(),
         state,
+        server,
         _data_dir: dir,
     }
 }

@@ -8,6 +8,9 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { startServer, launchBrowser, newPage, peerPage, waitHydrated, testServices } from "./harness.mjs";
 import { startFakeGithub } from "./fake-oauth.mjs";
+import { createRequire } from "node:module";
+
+const QR_DECODER = createRequire(import.meta.url).resolve("jsqr");
 
 let server, browser, github;
 before(async () => {
@@ -64,6 +67,32 @@ test("sign in, create a room, see it in /rooms, revoke it, the link is gone", as
   await card.waitFor();
   assert.equal(await card.locator('[data-testid="my-room-title"]').innerText(), "minutes.txt");
   assert.equal(await card.locator('[data-testid="my-room-link"]').innerText(), link);
+  // Created now, expiring after the default week.
+  const utc = async (testid) => Date.parse((await card.locator(`[data-testid="${testid}"]`).innerText()).replace(" UTC", "Z").replace(" ", "T"));
+  const created = await utc("my-room-created");
+  assert.ok(Math.abs(created - Date.now()) < 5 * 60_000, "created just now");
+  assert.equal((await utc("my-room-expires")) - created, 7 * 24 * 3600 * 1000);
+  // The copy button puts the link on the clipboard.
+  await manager.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.base });
+  await card.locator('[data-testid="copy-link"]').click();
+  await card.locator('[data-testid="copy-link"]', { hasText: "Copied!" }).waitFor();
+  assert.equal(await manager.evaluate(() => navigator.clipboard.readText()), link);
+  // The QR code, drawn and read back by a QR decoder, is the link.
+  await card.locator('[data-testid="my-room-show-qr"]').click();
+  await manager.addScriptTag({ path: QR_DECODER });
+  const decoded = await card.locator(".qr svg").evaluate(async (svg) => {
+    const image = new Image();
+    image.src = "data:image/svg+xml;base64," + btoa(new XMLSerializer().serializeToString(svg));
+    await image.decode();
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = 400;
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, 400, 400);
+    g.drawImage(image, 20, 20, 360, 360);
+    return window.jsQR(g.getImageData(0, 0, 400, 400).data, 400, 400)?.data;
+  });
+  assert.equal(decoded, link);
 
   // Rename it, then close it.
   await card.locator('[data-testid="my-room-title-input"]').fill("Meeting notes");

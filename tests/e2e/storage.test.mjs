@@ -95,6 +95,15 @@ async function save(page, name) {
   return path;
 }
 
+/** Run in every page of a context: records each state the transfer panel shows, in order. */
+const RECORD_PHASES = `
+  window.__phases = [];
+  new MutationObserver(() => {
+    const phase = document.querySelector('[data-testid="phase"]')?.dataset.phase;
+    if (phase && window.__phases.at(-1) !== phase) window.__phases.push(phase);
+  }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-phase"] });
+`;
+
 /** Opens the app's cache database (as the app does: version 2, stores `rooms` and `layers`). */
 const OPEN_CACHE = `new Promise((resolve, reject) => {
   const open = indexedDB.open("meshdrop", 2);
@@ -135,27 +144,54 @@ test("a reload and a browser restart resume from the cache; saving removes it", 
   const profile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
   try {
     let leecher = await launchProfile(profile, server.base);
+    await leecher.context.addInitScript(RECORD_PHASES);
     let page = leecher.page;
     await page.goto(seeder.link);
     await waitBytes(page, SIZE * 0.3);
 
-    // 1. Reload mid-transfer.
+    // 1. Reload mid-transfer: the page re-checks what it cached, then fetches only the rest.
     await page.reload();
     await waitHydrated(page);
     await page.waitForSelector('[data-testid="transfer"]');
     await waitBytes(page, 1);
     const afterReload = await counters(page);
     assert.ok(afterReload.restored >= 0.15 * SIZE, `reload restored ${afterReload.restored} bytes`);
-
-    // 2. Quit the browser mid-transfer and start it again on the same profile.
     await waitBytes(page, afterReload.restored + 0.3 * SIZE);
+    const beforeQuit = await counters(page);
+    assert.ok(
+      beforeQuit.received + beforeQuit.restored <= beforeQuit.bytes + 5 * MIB,
+      `after the reload: received ${beforeQuit.received} + restored ${beforeQuit.restored} > verified ${beforeQuit.bytes} + slack`,
+    );
+    const phases = await page.evaluate(() => window.__phases);
+    const [verifying, downloading] = [phases.indexOf("verifying"), phases.indexOf("downloading")];
+    assert.ok(verifying >= 0 && verifying < downloading, phases.join(" → "));
+    // The batched resume record: a few IndexedDB writes for all those pieces, not one each.
+    const writes = Number(await page.locator('[data-testid="transfer"]').getAttribute("data-cache-writes"));
+    const pieces = (beforeQuit.bytes - beforeQuit.restored) / (256 * 1024);
+    assert.ok(writes >= 1 && writes * 4 <= pieces, `${writes} IndexedDB writes for ${pieces} pieces`);
+
+    // 2. Quit the browser mid-transfer and start it again on the same profile. While it is
+    // closed, the first cached piece is damaged on disk: the restarted page must notice.
     await leecher.context.close();
     leecher = await launchProfile(profile, server.base);
     page = leecher.page;
+    await page.goto(`${server.base}/404-scratch`);
+    await page.evaluate(async (r) => {
+      const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop");
+      const file = await (await top.getDirectoryHandle(r)).getFileHandle("0");
+      const w = await file.createWritable({ keepExistingData: true });
+      await w.write({ type: "write", position: 1000, data: new Uint8Array(64).fill(0x5a) });
+      await w.close();
+    }, room);
     await page.goto(seeder.link);
     await waitDone(page, 120_000);
     const end = await counters(page);
     assert.ok(end.restored > afterReload.restored, `restart restored ${end.restored} bytes`);
+    const restartLog = await page.$$eval('[data-testid="log"] li', (items) => items.map((i) => i.textContent));
+    assert.ok(
+      restartLog.some((l) => /^1 cached piece\(s\) no longer matched their hash/.test(l)),
+      restartLog.join("\n"),
+    );
     // Nothing cached was fetched again: what came over the network is what was missing,
     // give or take the pieces in flight when the browser quit (and one piece's duplicate).
     assert.ok(

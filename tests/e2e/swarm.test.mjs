@@ -25,7 +25,34 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const peerPage = () => harnessPeerPage(browser, server.base);
+/** Every page keeps the data channels it opens, so the test can check how they were opened. */
+const RECORD_CHANNELS = `
+  window.__channels = [];
+  const create = RTCPeerConnection.prototype.createDataChannel;
+  RTCPeerConnection.prototype.createDataChannel = function (...args) {
+    const channel = create.apply(this, args);
+    window.__channels.push(channel);
+    return channel;
+  };
+`;
+
+const peerPage = async () => {
+  const p = await harnessPeerPage(browser, server.base);
+  await p.context.addInitScript(RECORD_CHANNELS);
+  return p;
+};
+
+/** How the page's open data channels were opened (one that never opened was replaced). */
+function channels(page) {
+  return page.evaluate(() =>
+    window.__channels.filter((c) => c?.readyState === "open").map((c) => ({
+      binaryType: c.binaryType,
+      ordered: c.ordered,
+      maxRetransmits: c.maxRetransmits,
+      maxPacketLifeTime: c.maxPacketLifeTime,
+    })),
+  );
+}
 
 /** Waits for the transfer to finish; on timeout the panel's text explains what it was doing. */
 async function waitDone(page, timeout) {
@@ -94,6 +121,16 @@ test("1 seeder and 3 leechers: byte-identical files, each from several peers", {
     assert.deepEqual(r.errors, [], `leecher ${i} page errors`);
   }
   assert.deepEqual(seeder.errors, []);
+  // Binary, ordered, reliable channels, one per peer; the seeder's send buffer never held
+  // more than its high-water mark (8 MiB, far from Chromium's 16 MiB) right after a send.
+  const seen = await channels(seeder.page);
+  assert.equal(seen.length, 3, `one open channel per leecher: ${JSON.stringify(seen)}`);
+  for (const c of seen) {
+    assert.deepEqual(c, { binaryType: "arraybuffer", ordered: true, maxRetransmits: null, maxPacketLifeTime: null });
+  }
+  const peak = Number(await seeder.page.locator('[data-testid="transfer"]').getAttribute("data-channel-peak"));
+  assert.ok(peak > 0, "the seeder's channels buffered data");
+  assert.ok(peak <= 8 * 1024 * 1024, `the shell saw ${peak} bytes buffered`);
 
   // Re-seeding: the seeder leaves; a late leecher completes from the three leechers alone.
   // One of them now serves corrupted blocks (test-only switch): the late leecher must

@@ -29,6 +29,22 @@ after(async () => {
 
 const peerPage = () => harnessPeerPage(browser, server.base);
 
+/** Records every progress line, and each peer row's ↓ and ↑ rates, as the page shows them. */
+function recordRates() {
+  window.__lines = [];
+  window.__peerRates = [];
+  const keep = (list, text) => text && list[list.length - 1] !== text && list.push(text);
+  setInterval(() => {
+    keep(window.__lines, document.querySelector('[data-testid="progress"]')?.textContent);
+    for (const row of document.querySelectorAll('[data-testid="peer"]')) {
+      const cells = [...row.querySelectorAll("td")].map((td) => td.textContent);
+      keep(window.__peerRates, `↓ ${cells[3]} ↑ ${cells[4]}`);
+    }
+  }, 20);
+}
+
+const MOVING = /[1-9][\d.]* [KMG]?i?B\/s/;
+
 /** Records, from the first moment of the page, every phase the transfer panel shows (in
  *  order, without repeats), and every progress line and file row shown while downloading. */
 function recordPanel() {
@@ -77,6 +93,7 @@ test("the room page shows states, speed, time left, peers and the mesh; the only
 
   const seeder = await peerPage();
   await seeder.context.addInitScript(recordHashing);
+  await seeder.context.addInitScript(recordRates);
   await seeder.page.goto(`${server.base}/upload`);
   await waitHydrated(seeder.page);
   await seeder.page.setInputFiles('[data-testid="file-input"]', file);
@@ -99,6 +116,7 @@ test("the room page shows states, speed, time left, peers and the mesh; the only
   for (let i = 0; i < 2; i++) {
     const l = await peerPage();
     await l.context.addInitScript(recordPanel);
+    await l.context.addInitScript(recordRates);
     leechers.push(l);
   }
   await Promise.all(leechers.map((l) => l.page.goto(link)));
@@ -160,6 +178,26 @@ test("the room page shows states, speed, time left, peers and the mesh; the only
     assert.ok(end.full >= 1, `leecher ${i} peer list shows nobody complete: ${end.rows}`);
     assert.equal(end.complete, end.full, "complete peers are drawn as complete in the mesh");
     assert.equal(end.save, 1, "the file can be saved");
+  }
+
+  // The sharer saw its upload speed and both downloaders, each with the rate it was sent;
+  // each downloader saw the rate it received from its peers.
+  const sharer = await seeder.page.evaluate(() => ({ lines: window.__lines, rates: window.__peerRates }));
+  assert.ok(
+    sharer.lines.some((line) => new RegExp(`↑ ${MOVING.source}`).test(line)),
+    `the sharer never showed an upload speed: ${sharer.lines.slice(0, 5).join(" | ")}`,
+  );
+  assert.ok(
+    sharer.rates.some((r) => new RegExp(`↑ ${MOVING.source}$`).test(r)),
+    `the sharer's peer list never showed a rate sent: ${sharer.rates.slice(0, 5).join(" | ")}`,
+  );
+  await seeder.page.locator('[data-testid="transfer"] p', { hasText: /^2 connected of 2 other peer\(s\) in the room/ }).waitFor({ timeout: 10_000 });
+  for (const [i, l] of leechers.entries()) {
+    const rates = await l.page.evaluate(() => window.__peerRates);
+    assert.ok(
+      rates.some((r) => new RegExp(`^↓ ${MOVING.source}`).test(r)),
+      `leecher ${i}'s peer list never showed a rate received: ${rates.slice(0, 5).join(" | ")}`,
+    );
   }
 
   // Others now hold every piece: the sender's tab closes without asking.

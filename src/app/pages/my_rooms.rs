@@ -121,7 +121,7 @@ fn RoomCard(room: OwnedRoom, on_change: EventHandler<()>) -> Element {
             }
             dl { class: "mt-3 grid grid-cols-2 gap-x-4 gap-y-1 text-sm sm:grid-cols-3",
                 Fact { label: "Size", value: human_size(room.total_size) }
-                Fact { label: "Created", value: utc_datetime(room.created_at) }
+                Fact { label: "Created", value: utc_datetime(room.created_at), testid: "my-room-created" }
                 Fact { label: "Expires", value: utc_datetime(room.expires_at), testid: "my-room-expires" }
                 Fact { label: "Completed downloads", value: room.completed.to_string(), testid: "my-room-completed" }
                 Fact { label: "Online now", value: room.online.to_string(), testid: "my-room-online" }
@@ -133,6 +133,7 @@ fn RoomCard(room: OwnedRoom, on_change: EventHandler<()>) -> Element {
                     button {
                         r#type: "button",
                         class: "rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm hover:bg-slate-100",
+                        "data-testid": "my-room-show-qr",
                         onclick: move |_| show_qr.toggle(),
                         if show_qr() { "Hide QR code" } else { "QR code" }
                     }
