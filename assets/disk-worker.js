@@ -86,6 +86,10 @@ const ops = {
   // (`targetError`) and that file goes on in OPFS only.
   async write({ file, at, data }) {
     if (bytesPerSec) await new Promise((r) => setTimeout(r, (data.byteLength / bytesPerSec) * 1000));
+    if (room_left !== null) {
+      if (data.byteLength > room_left) throw new DOMException("the disk is full (test switch)", "QuotaExceededError");
+      room_left -= data.byteLength;
+    }
     exact(handles[file].write(data, { at }), data.byteLength, "write");
     let targetError;
     const target = targets.get(file);
@@ -200,6 +204,13 @@ const ops = {
 let bytesPerSec = 0;
 ops.throttle = async ({ bytesPerSec: rate }) => {
   bytesPerSec = rate;
+  return {};
+};
+
+// Test-only: a disk that fills up after `bytes` more bytes (`fill`, from the page's `#fulldisk`).
+let room_left = null;
+ops.fill = async ({ bytes }) => {
+  room_left = bytes;
   return {};
 };
 

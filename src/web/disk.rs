@@ -337,6 +337,14 @@ impl Disk {
             .map(|_| ())
     }
 
+    /// Test-only (`#fulldisk` after the room link): writes fail, as on a full disk, once
+    /// `bytes` more bytes have been written.
+    pub async fn fill_after(&self, bytes: u32) -> Result<(), String> {
+        self.call("fill", &[("bytes", bytes.into())], None)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn list(&self) -> Result<(Vec<String>, Vec<String>), String> {
         let msg = self.call("list", &[], None).await?;
         let strings = |key| {

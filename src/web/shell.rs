@@ -299,6 +299,9 @@ struct State {
     /// Test-only: the storage worker writes at 5 MB/s (`#slowdisk`), to show storage
     /// backpressure.
     slow_disk: bool,
+    /// Test-only: the storage worker's disk fills up after 16 MiB (`#fulldisk`), to show
+    /// what a failed write does.
+    full_disk: bool,
     view: Signal<TransferView>,
     rendered_ms: f64,
     shown_bytes: bool,
@@ -345,7 +348,11 @@ async fn run(setup: Setup) {
     let fragment = web_sys::window()
         .and_then(|w| w.location().hash().ok())
         .unwrap_or_default();
-    let (corrupt, slow_disk) = (fragment == "#corrupt", fragment == "#slowdisk");
+    let (corrupt, slow_disk, full_disk) = (
+        fragment == "#corrupt",
+        fragment == "#slowdisk",
+        fragment == "#fulldisk",
+    );
     let file_count = setup.files.len();
     let mut st = State {
         tx: tx.clone(),
@@ -401,6 +408,7 @@ async fn run(setup: Setup) {
         uploaded: 0,
         corrupt,
         slow_disk,
+        full_disk,
         view: setup.view,
         rendered_ms: 0.0,
         shown_bytes: false,
@@ -475,6 +483,10 @@ impl State {
         if self.slow_disk && disk.throttle(5_000_000).await.is_err() {
             self.log
                 .push("could not slow the disk down (test switch)".into());
+        }
+        if self.full_disk && disk.fill_after(16 << 20).await.is_err() {
+            self.log
+                .push("could not fill the disk (test switch)".into());
         }
         // The previous page of this tab may still hold the files for a moment after a reload.
         let mut opened = Err(String::new());
@@ -916,6 +928,8 @@ impl State {
                 self.record_dirty = true;
                 self.maybe_finish();
             }
+            // Writes queued behind the first failure fail too: one stop says it all.
+            Err(_) if self.closed.is_some() => {}
             // The piece is advertised already and cannot be served from disk: stop
             // rather than keep offering it (disk full, or the storage was cleared).
             Err(e) => self.stop(format!(

@@ -341,6 +341,47 @@ test("a disk slower than the swarm pauses requests instead of filling memory", {
   }
 });
 
+test("a full disk fails the download with its reason, and a reload resumes it", { timeout: 300_000 }, async () => {
+  // The test-only `#fulldisk` makes the storage worker's writes fail, as on a full disk,
+  // after 16 MiB. The page must stop with the reason, not claim pieces it could not keep,
+  // and a reload (the disk has room again) must finish from what was written.
+  const SIZE = 48 * MIB;
+  const file = randomFile("fulldisk.bin", 48);
+  const expected = await sha256(file);
+  const seeder = await seed(file);
+  const context = await browser.newContext();
+  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
+  const page = await context.newPage();
+  try {
+    await page.goto(`${seeder.link}#fulldisk`);
+    const failed = page.locator('[data-testid="phase"][data-phase="failed"]');
+    await failed.waitFor({ timeout: 120_000 });
+    assert.match(
+      await failed.innerText(),
+      /^Failed: could not write to disk: .*the disk is full \(test switch\).*\. Free some space and reload to resume\.$/,
+    );
+    // It let go of its peers, and the sharer still shares.
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="peer"]').length === 0, null, { timeout: 10_000 });
+    assert.equal(await seeder.page.locator('[data-testid="phase"]').getAttribute("data-phase"), "seeding");
+    const log = await page.$$eval('[data-testid="log"] li', (items) => items.map((i) => i.textContent));
+    assert.equal(log.filter((l) => l.startsWith("could not write to disk")).length, 1, log.join("\n"));
+    await page.waitForTimeout(1000); // the resume record is written every 250 ms
+
+    await page.goto(seeder.link);
+    await waitDone(page, 120_000);
+    const end = await counters(page);
+    // Exactly what fitted on the disk (64 pieces of 256 KiB) was kept and taken back.
+    assert.equal(end.restored, 16 * MIB);
+    assert.ok(end.received + end.restored <= SIZE + 4 * MIB, `received ${end.received} + restored ${end.restored}`);
+    const saved = await save(page, "fulldisk-saved.bin");
+    assert.equal(await sha256(saved), expected);
+    rmSync(saved);
+  } finally {
+    await context.close();
+    await seeder.context.close();
+  }
+});
+
 test("2 GiB to disk: byte-identical, receiving renderer's peak RSS recorded", { timeout: 900_000 }, async () => {
   const MIBS = Number(process.env.E2E_LARGE_MIB || 2048);
   const file = randomFile("large.bin", MIBS);
