@@ -386,6 +386,22 @@ test("2 GiB to disk: byte-identical, receiving renderer's peak RSS recorded", { 
   const MIBS = Number(process.env.E2E_LARGE_MIB || 2048);
   const file = randomFile("large.bin", MIBS);
   const expected = await sha256(file);
+  // Hashing reads the file in slices and keeps no copy: in a browser of its own, the
+  // sharing renderer (its hashing workers included) stays far below the file's size. It
+  // peaked at 1.3 GiB for 2 GiB while every slice read left a dead buffer behind.
+  const sharerProfile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
+  const sharer = await launchProfile(sharerProfile, server.base);
+  const sharerTracker = trackRendererPeak(sharerProfile);
+  await sharer.page.goto(`${server.base}/upload`);
+  await waitHydrated(sharer.page);
+  await sharer.page.setInputFiles('[data-testid="file-input"]', file);
+  await sharer.page.locator('[data-testid="share-link"]').inputValue({ timeout: 300_000 });
+  const sharerPeak = sharerTracker.stop();
+  await sharer.context.close();
+  rmSync(sharerProfile, { recursive: true, force: true });
+  console.log(`hashing ${MIBS} MiB: sharing renderer peak RSS ${(sharerPeak / MIB).toFixed(0)} MiB`);
+  assert.ok(sharerPeak > 0 && sharerPeak < 512 * MIB, `hashing held ${(sharerPeak / MIB).toFixed(0)} MiB`);
+
   const seeder = await seed(file);
   const profile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
   try {
