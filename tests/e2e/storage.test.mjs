@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, mkdtempSync, openSync, writeSync, closeSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, launchProfile, trackRendererPeak, waitHydrated } from "./harness.mjs";
+import { startServer, launchBrowser, launchProfile, peerPage, trackRendererPeak, waitHydrated } from "./harness.mjs";
 
 const MIB = 1024 * 1024;
 let server, browser, dir;
@@ -320,9 +320,7 @@ test("a disk slower than the swarm pauses requests instead of filling memory", {
   const file = randomFile("slowdisk.bin", 128);
   const expected = await sha256(file);
   const seeder = await seed(file);
-  const context = await browser.newContext();
-  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
-  const page = await context.newPage();
+  const { context, page } = await peerPage(browser, server.base);
   try {
     await page.goto(`${seeder.link}#slowdisk`);
     await waitDone(page, 240_000);
@@ -349,9 +347,7 @@ test("a full disk fails the download with its reason, and a reload resumes it", 
   const file = randomFile("fulldisk.bin", 48);
   const expected = await sha256(file);
   const seeder = await seed(file);
-  const context = await browser.newContext();
-  await context.grantPermissions(["camera", "microphone"], { origin: server.base });
-  const page = await context.newPage();
+  const { context, page } = await peerPage(browser, server.base);
   try {
     await page.goto(`${seeder.link}#fulldisk`);
     const failed = page.locator('[data-testid="phase"][data-phase="failed"]');
