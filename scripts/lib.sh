@@ -45,30 +45,72 @@ wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
 }
 
-install_build_tools() {
+# Everything a cargo build and the CSS need: the wasm32 target, and wasm-opt, esbuild and
+# Tailwind v3 from npm (versions pinned in scripts/tools/package.json).
+install_base_tools() {
   command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
   command -v npm >/dev/null || die "npm not found: install Node.js 20 first"
   rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-
-  if ! dx --version 2>/dev/null | grep -q "$DX_VERSION"; then
-    log "installing dioxus-cli $DX_VERSION (about 15 minutes on 2 cores, once)"
-    cargo install dioxus-cli --version "$DX_VERSION" --locked
-  fi
-
-  local wb; wb="$(wasm_bindgen_version)"
-  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb\$"; then
-    log "installing wasm-bindgen-cli $wb (must equal Cargo.lock)"
-    # --locked fails for this crate on this toolchain; the version pin is what matters.
-    cargo install wasm-bindgen-cli --version "$wb" --force
-  fi
-
-  # wasm-opt (binaryen), esbuild and Tailwind v3 from npm; versions pinned in scripts/tools/package.json.
   if ! cmp -s "$ROOT/scripts/tools/package.json" "$TOOLS/package.json" || [ ! -x "$TOOLS/node_modules/.bin/wasm-opt" ]; then
     log "installing wasm-opt, esbuild, tailwindcss from npm"
     mkdir -p "$TOOLS"
     cp "$ROOT/scripts/tools/package.json" "$ROOT/scripts/tools/package-lock.json" "$TOOLS/"
     (cd "$TOOLS" && npm ci --no-audit --no-fund --loglevel=error)
   fi
+}
+
+dx_tools_present() {
+  dx --version 2>/dev/null | grep -q "$DX_VERSION" \
+    && wasm-bindgen --version 2>/dev/null | grep -q " $(wasm_bindgen_version)\$"
+}
+
+# dioxus-cli and wasm-bindgen-cli, needed only by the release build. They compile in a
+# target directory of their own, so this can run while another cargo build runs.
+install_dx_tools() {
+  local dir="$CACHE/tools-target"
+  if ! dx --version 2>/dev/null | grep -q "$DX_VERSION"; then
+    log "installing dioxus-cli $DX_VERSION (about 20 minutes on 2 cores, once)"
+    CARGO_TARGET_DIR="$dir" cargo install dioxus-cli --version "$DX_VERSION" --locked
+  fi
+  local wb; wb="$(wasm_bindgen_version)"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb\$"; then
+    log "installing wasm-bindgen-cli $wb (must equal Cargo.lock)"
+    # --locked fails for this crate on this toolchain; the version pin is what matters.
+    CARGO_TARGET_DIR="$dir" cargo install wasm-bindgen-cli --version "$wb" --force
+  fi
+  rm -rf "$dir"
+}
+
+install_build_tools() {
+  install_base_tools
+  install_dx_tools
+}
+
+# On a fresh machine dioxus-cli takes about 20 minutes to compile, yet only the release
+# build needs it: `start_dx_tools` compiles it in the background (output in a log file),
+# and `wait_dx_tools` waits for it before the release build. Nothing happens when both
+# tools are present.
+DX_TOOLS_PID=""
+DX_TOOLS_LOG="$CACHE/dx-tools.log"
+start_dx_tools() {
+  dx_tools_present && return 0
+  mkdir -p "$CACHE"
+  log "installing dioxus-cli and wasm-bindgen-cli in the background (log: $DX_TOOLS_LOG)"
+  (install_dx_tools) > "$DX_TOOLS_LOG" 2>&1 &
+  DX_TOOLS_PID=$!
+}
+wait_dx_tools() {
+  [ -n "$DX_TOOLS_PID" ] || return 0
+  if ! wait "$DX_TOOLS_PID"; then
+    tail -n 40 "$DX_TOOLS_LOG" >&2
+    die "installing dioxus-cli or wasm-bindgen-cli failed (log: $DX_TOOLS_LOG)"
+  fi
+  DX_TOOLS_PID=""
+}
+stop_dx_tools() {
+  [ -n "$DX_TOOLS_PID" ] || return 0
+  pkill -TERM -P "$DX_TOOLS_PID" 2>/dev/null || true
+  kill "$DX_TOOLS_PID" 2>/dev/null || true
 }
 
 # Tailwind's output must exist before any cargo build: asset!() checks for the file.

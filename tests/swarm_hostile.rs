@@ -309,6 +309,8 @@ fn a_silent_hash_source_is_not_asked_again_while_others_could_answer() {
 enum Refetch {
     Refuses,
     Ignores,
+    /// Sends one more corrupted block of the re-fetch, then refuses the rest.
+    CorruptsOnceMoreThenRefuses,
 }
 
 /// A piece fetched from two peers fails its hash; it is then kept for one peer so blame is
@@ -329,6 +331,7 @@ fn corrupter_refetch(behaviour: Refetch) {
     leecher.connect(good, 256 * KIB, true);
     let mut seen_by_bad = std::collections::HashSet::new();
     let mut refused = 0;
+    let mut corrupted_refetch = false;
     for round in 0..200 {
         if leecher.completed {
             break;
@@ -348,8 +351,20 @@ fn corrupter_refetch(behaviour: Refetch) {
                         data,
                     },
                 ));
-            } else if seen_by_bad.insert((block.piece, block.offset)) && refused == 0 {
-                // The first time: corrupted bytes.
+                continue;
+            }
+            let first_time = seen_by_bad.insert((block.piece, block.offset));
+            let refetch = leecher
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::PieceFailed { .. }));
+            // The first time, corrupted bytes; in the re-fetch, whatever `behaviour` says.
+            let corrupt = if refetch && behaviour == Refetch::CorruptsOnceMoreThenRefuses {
+                !std::mem::replace(&mut corrupted_refetch, true)
+            } else {
+                first_time && refused == 0
+            };
+            if corrupt {
                 let data = Bytes::from(vec![0xEE; block.len as usize]);
                 answers.push((
                     bad,
@@ -361,7 +376,7 @@ fn corrupter_refetch(behaviour: Refetch) {
                 ));
             } else {
                 refused += 1;
-                if behaviour == Refetch::Refuses {
+                if behaviour != Refetch::Ignores {
                     answers.push((bad, Frame::Reject(block)));
                 }
             }
@@ -389,6 +404,21 @@ fn corrupter_refetch(behaviour: Refetch) {
         "the re-fetch was never kept for the corrupter"
     );
     assert!(leecher.completed, "the download waited on the corrupter");
+    if behaviour == Refetch::CorruptsOnceMoreThenRefuses {
+        assert!(
+            corrupted_refetch,
+            "the re-fetch never got a corrupted block"
+        );
+        // What the corrupter sent of the re-fetch left with it, so the piece did not mix
+        // sources (and fail) again: the next copy came from the honest peer alone, and the
+        // first failure's copy then proved who lied.
+        assert_eq!(
+            failed, 1,
+            "the piece failed again after the re-fetch mixed sources"
+        );
+        assert!(leecher.banned(bad), "the corrupter was not banned");
+        assert!(!leecher.banned(good), "the honest peer was banned");
+    }
 }
 
 #[test]
@@ -399,6 +429,11 @@ fn a_corrupter_refusing_the_refetch_kept_for_it_does_not_block_the_piece() {
 #[test]
 fn a_corrupter_ignoring_the_refetch_kept_for_it_does_not_block_the_piece() {
     corrupter_refetch(Refetch::Ignores);
+}
+
+#[test]
+fn a_corrupter_refusing_after_one_more_bad_block_is_banned_without_a_second_failure() {
+    corrupter_refetch(Refetch::CorruptsOnceMoreThenRefuses);
 }
 
 /// A piece of a file that is deselected while it is half downloaded is dropped: no request

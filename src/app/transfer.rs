@@ -179,9 +179,11 @@ pub struct TransferView {
     pub disk_backlog_peak: u64,
     /// Backpressure, for tests: the fullest a data channel's send buffer was right after a
     /// send (`data-channel-peak`, never above the high-water mark) and how often a full
-    /// channel paused sending (`data-channel-pauses`).
+    /// channel paused sending (`data-channel-pauses`) and `bufferedamountlow` resumed it
+    /// (`data-channel-resumes`).
     pub channel_peak: u32,
     pub channel_pauses: u64,
+    pub channel_resumes: u64,
     /// IndexedDB record writes (`data-cache-writes`): one per batch of pieces, not per block.
     pub cache_writes: u64,
     /// The swarm's counters (`swarm::Stats`): duplicate or unwanted piece bytes received,

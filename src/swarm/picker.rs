@@ -59,6 +59,26 @@ impl Partial {
         self.received as usize == self.subs.len()
     }
 
+    /// The peer this piece was kept for gives it back (it refused, stalled or left): what
+    /// it sent of the piece goes too. Kept, its blocks would mix with others' again, and a
+    /// bad one among them would fail the piece with nobody to blame.
+    fn give_back(&mut self) {
+        let Some(owner) = self.owner.take() else {
+            return;
+        };
+        for s in &mut self.subs {
+            if s.received && s.from == Some(owner) {
+                s.received = false;
+                s.from = None;
+                self.received -= 1;
+                if s.requests == 0 {
+                    self.free += 1;
+                }
+            }
+        }
+        self.contributors.retain(|(peer, _)| *peer != owner);
+    }
+
     /// The sender of each sub-block, in order.
     pub fn sources(&self) -> Vec<Option<super::PeerId>> {
         self.subs.iter().map(|s| s.from).collect()
@@ -337,7 +357,7 @@ impl Picker {
     pub fn disown(&mut self, peer: super::PeerId) {
         for p in self.partial.values_mut() {
             if p.owner == Some(peer) {
-                p.owner = None;
+                p.give_back();
             }
         }
     }
@@ -347,7 +367,7 @@ impl Picker {
         if let Some(p) = self.partial.get_mut(&piece)
             && p.owner == Some(peer)
         {
-            p.owner = None;
+            p.give_back();
         }
     }
 

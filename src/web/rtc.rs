@@ -15,6 +15,32 @@ use web_sys::{
 pub const HIGH_WATER: u32 = 8 * 1024 * 1024;
 /// `bufferedamountlow` fires below this; sending resumes.
 pub const LOW_WATER: u32 = 2 * 1024 * 1024;
+
+/// When a channel stops and resumes sending.
+#[derive(Clone, Copy)]
+pub struct Water {
+    pub high: u32,
+    pub low: u32,
+}
+
+impl Water {
+    pub const NORMAL: Self = Self {
+        high: HIGH_WATER,
+        low: LOW_WATER,
+    };
+    /// Test-only (`#smallbuffer`): a buffer that the swarm's requests overflow, so the
+    /// pause and resume path runs in every transfer.
+    pub const SMALL: Self = Self {
+        high: 512 * 1024,
+        low: 128 * 1024,
+    };
+
+    /// Whether a message of `len` bytes may go into a channel holding `buffered`. An empty
+    /// channel takes any message, so one larger than the mark cannot wait forever.
+    fn fits(self, buffered: u32, len: usize) -> bool {
+        buffered == 0 || u64::from(buffered) + len as u64 <= u64::from(self.high)
+    }
+}
 /// Frames waiting behind a full channel beyond this many bytes mean the peer takes far
 /// less than it asks for (the swarm holds uploads while blocked): it is disconnected.
 pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
@@ -45,8 +71,9 @@ pub struct Conn {
     /// Bytes in `queue`.
     pub queued_bytes: usize,
     pub blocked: bool,
+    water: Water,
     /// The most bytes ever in the channel's send buffer right after a send: never above
-    /// [`HIGH_WATER`] (shown to tests as `data-channel-peak`).
+    /// the high-water mark (shown to tests as `data-channel-peak`).
     pub peak_buffered: u32,
     pub created_ms: f64,
     _closures: Vec<Box<dyn std::any::Any>>,
@@ -77,6 +104,7 @@ fn ice_config(servers: &[IceServer]) -> RtcConfiguration {
 impl Conn {
     pub fn new(
         servers: &[IceServer],
+        water: Water,
         on_event: impl Fn(RtcEvent) + Clone + 'static,
     ) -> Result<Self, String> {
         let pc =
@@ -87,7 +115,7 @@ impl Conn {
         init.set_ordered(true);
         let dc = pc.create_data_channel_with_data_channel_dict("meshdrop", &init);
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
-        dc.set_buffered_amount_low_threshold(LOW_WATER);
+        dc.set_buffered_amount_low_threshold(water.low);
 
         let mut closures: Vec<Box<dyn std::any::Any>> = Vec::new();
         let ev = on_event.clone();
@@ -169,6 +197,7 @@ impl Conn {
             queue: Default::default(),
             queued_bytes: 0,
             blocked: false,
+            water,
             peak_buffered: 0,
             created_ms: super::now_ms(),
             _closures: closures,
@@ -240,7 +269,7 @@ impl Conn {
     /// channel blocked (the swarm should hold further uploads).
     pub fn send(&mut self, bytes: Vec<u8>) -> bool {
         if !self.blocked
-            && self.dc.buffered_amount() + bytes.len() as u32 <= HIGH_WATER
+            && self.water.fits(self.dc.buffered_amount(), bytes.len())
             && self.dc.send_with_u8_array(&bytes).is_ok()
         {
             self.peak_buffered = self.peak_buffered.max(self.dc.buffered_amount());
@@ -256,7 +285,7 @@ impl Conn {
     /// After `bufferedamountlow`: sends what fits. Returns true when the queue emptied.
     pub fn drain(&mut self) -> bool {
         while let Some(next) = self.queue.front() {
-            if self.dc.buffered_amount() + next.len() as u32 > HIGH_WATER {
+            if !self.water.fits(self.dc.buffered_amount(), next.len()) {
                 return false;
             }
             let next = self.queue.pop_front().expect("peeked");

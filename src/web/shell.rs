@@ -7,7 +7,7 @@
 
 use super::cache::{self, RoomRecord};
 use super::disk::{Disk, Finished};
-use super::rtc::{Conn, RtcEvent};
+use super::rtc::{Conn, RtcEvent, Water};
 use super::signaling::{Hub, HubEvent};
 use super::{crypto, now_ms, read_slice};
 use crate::app::transfer::{FileRow, PeerRow, Phase, SaveTarget, Saved, TransferView};
@@ -269,6 +269,8 @@ struct State {
     /// found full and paused, and IndexedDB record writes (for tests, see `TransferView`).
     channel_peak: u32,
     channel_pauses: u64,
+    /// Times `bufferedamountlow` let a paused channel send its whole queue again.
+    channel_resumes: u64,
     cache_writes: u64,
     storage_busy: bool,
     /// Piece bytes taken from the cache at start (not downloaded again).
@@ -296,6 +298,9 @@ struct State {
     /// Test-only: serve corrupted blocks (`#corrupt` after the room link). Harmless: peers
     /// verify every piece and ban whoever sends bad ones.
     corrupt: bool,
+    /// Test-only: channels pause at 512 KiB (`#smallbuffer`), so the swarm's requests
+    /// overflow them and the pause and resume path runs.
+    water: Water,
     /// Test-only: the storage worker writes at 5 MB/s (`#slowdisk`), to show storage
     /// backpressure.
     slow_disk: bool,
@@ -371,6 +376,7 @@ async fn run(setup: Setup) {
         disk_backlog_peak: 0,
         channel_peak: 0,
         channel_pauses: 0,
+        channel_resumes: 0,
         cache_writes: 0,
         storage_busy: false,
         file_bytes: (0..file_count)
@@ -407,6 +413,11 @@ async fn run(setup: Setup) {
         stats: HashMap::new(),
         uploaded: 0,
         corrupt,
+        water: if fragment == "#smallbuffer" {
+            Water::SMALL
+        } else {
+            Water::NORMAL
+        },
         slow_disk,
         full_disk,
         view: setup.view,
@@ -1074,7 +1085,7 @@ impl State {
             return true;
         }
         let tx = self.tx.clone();
-        match Conn::new(&self.ice, move |e| {
+        match Conn::new(&self.ice, self.water, move |e| {
             let _ = tx.unbounded_send(Ev::Rtc(peer, e));
         }) {
             Ok(conn) => {
@@ -1172,6 +1183,7 @@ impl State {
                 if let Some(conn) = self.conns.get_mut(&peer)
                     && conn.drain()
                 {
+                    self.channel_resumes += 1;
                     self.input(Input::SendBlocked {
                         peer,
                         blocked: false,
@@ -1563,6 +1575,7 @@ impl State {
             disk_backlog_peak: self.disk_backlog_peak,
             channel_peak: self.channel_peak,
             channel_pauses: self.channel_pauses,
+            channel_resumes: self.channel_resumes,
             cache_writes: self.cache_writes,
             heap: wasm_bindgen::memory()
                 .dyn_into::<js_sys::WebAssembly::Memory>()

@@ -147,6 +147,11 @@ export function trackRendererPeak(profileDir, everyMs = 250) {
   const tracker = {
     /** Seconds from the start of tracking to the sample where the peak was first seen. */
     peakAtSecs: 0,
+    /** The largest value seen so far; tracking goes on. */
+    get peak() {
+      sample();
+      return peak;
+    },
     stop() {
       clearInterval(timer);
       sample();

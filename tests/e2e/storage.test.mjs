@@ -142,8 +142,9 @@ test("a reload and a browser restart resume from the cache; saving removes it", 
   const seeder = await seed(file);
   const room = seeder.link.split("/room/")[1];
   const profile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
+  let leecher;
   try {
-    let leecher = await launchProfile(profile, server.base);
+    leecher = await launchProfile(profile, server.base);
     await leecher.context.addInitScript(RECORD_PHASES);
     let page = leecher.page;
     await page.goto(seeder.link);
@@ -176,13 +177,27 @@ test("a reload and a browser restart resume from the cache; saving removes it", 
     leecher = await launchProfile(profile, server.base);
     page = leecher.page;
     await page.goto(`${server.base}/404-scratch`);
-    await page.evaluate(async (r) => {
+    // The damaged piece is the first one the resume record lists (pieces arrive in no fixed
+    // order, so piece 0 may not be cached yet); 64 MiB has 256 KiB pieces.
+    const damaged = await page.evaluate(async ([r, openCache]) => {
+      const db = await eval(openCache);
+      const record = await new Promise((resolve, reject) => {
+        const req = db.transaction("rooms").objectStore("rooms").get(r);
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      db.close();
+      const have = record.have; // wire bitfield: piece 0 is the first byte's top bit
+      let piece = 0;
+      while (piece < have.length * 8 && !(have[piece >> 3] & (0x80 >> (piece & 7)))) piece++;
       const top = await (await navigator.storage.getDirectory()).getDirectoryHandle("meshdrop");
       const file = await (await top.getDirectoryHandle(r)).getFileHandle("0");
       const w = await file.createWritable({ keepExistingData: true });
-      await w.write({ type: "write", position: 1000, data: new Uint8Array(64).fill(0x5a) });
+      await w.write({ type: "write", position: piece * 256 * 1024 + 1000, data: new Uint8Array(64).fill(0x5a) });
       await w.close();
-    }, room);
+      return piece;
+    }, [room, OPEN_CACHE]);
+    assert.ok(damaged < 256, "the record lists no cached piece");
     await page.goto(seeder.link);
     await waitDone(page, 120_000);
     const end = await counters(page);
@@ -222,8 +237,9 @@ test("a reload and a browser restart resume from the cache; saving removes it", 
     );
     const afterSave = await cached(next);
     assert.ok(!afterSave.records.includes(room) && !afterSave.layers.includes(room), JSON.stringify(afterSave));
-    await leecher.context.close();
   } finally {
+    // A browser left open on a failure would keep the test process alive.
+    await leecher?.context.close();
     await seeder.context.close();
     rmSync(profile, { recursive: true, force: true });
   }
@@ -382,43 +398,47 @@ test("2 GiB to disk: byte-identical, receiving renderer's peak RSS recorded", { 
   const MIBS = Number(process.env.E2E_LARGE_MIB || 2048);
   const file = randomFile("large.bin", MIBS);
   const expected = await sha256(file);
-  // Hashing reads the file in slices and keeps no copy: in a browser of its own, the
-  // sharing renderer (its hashing workers included) stays far below the file's size. It
-  // peaked at 1.3 GiB for 2 GiB while every slice read left a dead buffer behind.
+  // The sharer reads the file in slices and keeps no copy, to hash it and then to serve
+  // it: in a browser of its own, the sharing renderer (its hashing workers included)
+  // stays far below the file's size. It peaked at 1.3 GiB for 2 GiB while every slice
+  // read for hashing left a dead buffer behind.
   const sharerProfile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
-  const sharer = await launchProfile(sharerProfile, server.base);
-  const sharerTracker = trackRendererPeak(sharerProfile);
-  await sharer.page.goto(`${server.base}/upload`);
-  await waitHydrated(sharer.page);
-  await sharer.page.setInputFiles('[data-testid="file-input"]', file);
-  await sharer.page.locator('[data-testid="share-link"]').inputValue({ timeout: 300_000 });
-  const sharerPeak = sharerTracker.stop();
-  await sharer.context.close();
-  rmSync(sharerProfile, { recursive: true, force: true });
-  console.log(`hashing ${MIBS} MiB: sharing renderer peak RSS ${(sharerPeak / MIB).toFixed(0)} MiB`);
-  assert.ok(sharerPeak > 0 && sharerPeak < 512 * MIB, `hashing held ${(sharerPeak / MIB).toFixed(0)} MiB`);
-
-  const seeder = await seed(file);
   const profile = mkdtempSync(join(tmpdir(), "meshdrop-profile-"));
+  const sharer = await launchProfile(sharerProfile, server.base);
+  let leecher;
   try {
-    const leecher = await launchProfile(profile, server.base);
+    const sharerTracker = trackRendererPeak(sharerProfile);
+    await sharer.page.goto(`${server.base}/upload`);
+    await waitHydrated(sharer.page);
+    await sharer.page.setInputFiles('[data-testid="file-input"]', file);
+    const link = await sharer.page.locator('[data-testid="share-link"]').inputValue({ timeout: 300_000 });
+    const hashingPeak = sharerTracker.peak;
+    await sharer.page.waitForSelector('[data-phase="seeding"]');
+    console.log(`hashing ${MIBS} MiB: sharing renderer peak RSS ${(hashingPeak / MIB).toFixed(0)} MiB`);
+    assert.ok(hashingPeak > 0 && hashingPeak < 512 * MIB, `hashing held ${(hashingPeak / MIB).toFixed(0)} MiB`);
+
+    leecher = await launchProfile(profile, server.base);
     const tracker = trackRendererPeak(profile);
     const started = Date.now();
-    await leecher.page.goto(seeder.link);
+    await leecher.page.goto(link);
     await waitDone(leecher.page, 800_000);
     const seconds = (Date.now() - started) / 1000;
     const peak = tracker.stop();
+    const servingPeak = sharerTracker.stop();
     const saved = await save(leecher.page, "large-saved.bin");
     assert.equal(await sha256(saved), expected);
     rmSync(saved);
     console.log(
       `${MIBS} MiB to disk in ${seconds.toFixed(1)} s (${(MIBS * 1.048576 / seconds).toFixed(1)} MB/s); ` +
-        `receiving renderer peak RSS ${(peak / MIB).toFixed(0)} MiB`,
+        `receiving renderer peak RSS ${(peak / MIB).toFixed(0)} MiB; ` +
+        `sharing renderer peak RSS ${(servingPeak / MIB).toFixed(0)} MiB, hashing and serving`,
     );
     assert.ok(peak < 1024 * MIB, `the renderer held ${(peak / MIB).toFixed(0)} MiB: memory is not flat`);
-    await leecher.context.close();
+    assert.ok(servingPeak < 512 * MIB, `serving held ${(servingPeak / MIB).toFixed(0)} MiB in the sharing renderer`);
   } finally {
-    await seeder.context.close();
+    await leecher?.context.close();
+    await sharer.context.close();
+    rmSync(sharerProfile, { recursive: true, force: true });
     rmSync(profile, { recursive: true, force: true });
     rmSync(file);
   }

@@ -158,3 +158,43 @@ test("1 seeder and 3 leechers: byte-identical files, each from several peers", {
     `the corrupting peer was not banned; log: ${log.join(" | ")}`,
   );
 });
+
+test("backpressure: a full send buffer pauses the channel and bufferedamountlow resumes it", { timeout: 180_000 }, async () => {
+  // The seeder's channels pause at 512 KiB here (test-only `#smallbuffer`; normally 8 MiB,
+  // which the receivers' requests never fill), so every block goes through the pause and
+  // resume path: queued while the channel is full, sent after `bufferedamountlow`.
+  const file = join(dir, "backpressure.bin");
+  writeFileSync(file, randomBytes(24 * 1024 * 1024));
+  const expected = sha256(file);
+  const seeder = await peerPage();
+  await seeder.page.goto(`${server.base}/upload#smallbuffer`);
+  await waitHydrated(seeder.page);
+  await seeder.page.setInputFiles('[data-testid="file-input"]', file);
+  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
+  const leecher = await peerPage();
+  await leecher.page.goto(link);
+  await waitHydrated(leecher.page);
+  await waitDone(leecher.page, 120_000);
+  const [download] = await Promise.all([
+    leecher.page.waitForEvent("download"),
+    leecher.page.click('[data-testid="save"]'),
+  ]);
+  const saved = join(dir, "backpressure-saved.bin");
+  await download.saveAs(saved);
+  assert.equal(sha256(saved), expected, "queued frames were lost or reordered");
+
+  const panel = seeder.page.locator('[data-testid="transfer"]');
+  const count = async (name) => Number(await panel.getAttribute(`data-channel-${name}`));
+  const [pauses, resumes, peak] = [await count("pauses"), await count("resumes"), await count("peak")];
+  console.log(`backpressure: ${pauses} pauses, ${resumes} resumes, peak ${peak} bytes buffered`);
+  assert.ok(pauses >= 10, `the channel paused only ${pauses} times`);
+  // One channel: every pause but possibly the last was followed by a resume.
+  assert.ok(resumes >= pauses - 1, `${pauses} pauses but ${resumes} resumes`);
+  assert.ok(peak > 256 * 1024 && peak <= 512 * 1024, `the shell saw ${peak} bytes buffered`);
+  const wasted = Number(await leecher.page.locator('[data-testid="transfer"]').getAttribute("data-wasted"));
+  assert.equal(wasted, 0, "no block was received twice");
+  assert.deepEqual(seeder.errors, []);
+  assert.deepEqual(leecher.errors, []);
+  await seeder.context.close();
+  await leecher.context.close();
+});
