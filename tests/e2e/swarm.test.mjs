@@ -67,6 +67,14 @@ async function waitDone(page, timeout) {
   }
 }
 
+/** Clicks the page's Save link and stores the download as `name` in the test's folder. */
+async function save(page, name) {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="save"]')]);
+  const path = join(dir, name);
+  await download.saveAs(path);
+  return path;
+}
+
 function sha256(path) {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
@@ -104,12 +112,7 @@ test("1 seeder and 3 leechers: byte-identical files, each from several peers", {
       const sources = await l.page.$$eval('[data-testid="peer"]', (rows) =>
         rows.map((r) => Number(r.dataset.received)).filter((n) => n > 0).length,
       );
-      const [download] = await Promise.all([
-        l.page.waitForEvent("download"),
-        l.page.click('[data-testid="save"]'),
-      ]);
-      const saved = join(dir, `leecher-${i}.bin`);
-      await download.saveAs(saved);
+      const saved = await save(l.page, `leecher-${i}.bin`);
       return { hash: sha256(saved), sources, errors: l.errors };
     }),
   );
@@ -145,12 +148,7 @@ test("1 seeder and 3 leechers: byte-identical files, each from several peers", {
   await late.page.goto(link);
   await waitHydrated(late.page);
   await waitDone(late.page, 120_000);
-  const [download] = await Promise.all([
-    late.page.waitForEvent("download"),
-    late.page.click('[data-testid="save"]'),
-  ]);
-  const saved = join(dir, "late.bin");
-  await download.saveAs(saved);
+  const saved = await save(late.page, "late.bin");
   assert.equal(sha256(saved), expected, "the late leecher saved a different file");
   const log = await late.page.$$eval('[data-testid="log"] li', (items) => items.map((i) => i.textContent));
   assert.ok(
@@ -175,12 +173,7 @@ test("backpressure: a full send buffer pauses the channel and bufferedamountlow 
   await leecher.page.goto(link);
   await waitHydrated(leecher.page);
   await waitDone(leecher.page, 120_000);
-  const [download] = await Promise.all([
-    leecher.page.waitForEvent("download"),
-    leecher.page.click('[data-testid="save"]'),
-  ]);
-  const saved = join(dir, "backpressure-saved.bin");
-  await download.saveAs(saved);
+  const saved = await save(leecher.page, "backpressure-saved.bin");
   assert.equal(sha256(saved), expected, "queued frames were lost or reordered");
 
   const panel = seeder.page.locator('[data-testid="transfer"]');
