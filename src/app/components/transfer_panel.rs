@@ -29,7 +29,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
             "data-restored": "{v.restored}", "data-received": "{v.received}", "data-heap": "{v.heap}", "data-disk-backlog": "{v.disk_backlog_peak}",
             "data-channel-peak": "{v.channel_peak}", "data-channel-pauses": "{v.channel_pauses}", "data-channel-resumes": "{v.channel_resumes}", "data-cache-writes": "{v.cache_writes}",
             "data-wasted": "{v.wasted}", "data-stalls": "{v.stalls}", "data-endgame": "{v.endgame}",
-            "data-messages-in": "{v.messages_in}", "data-messages-out": "{v.messages_out}",
+            "data-messages-in": "{v.messages_in}", "data-messages-out": "{v.messages_out}", "data-uploaded": "{v.uploaded}",
             p { class: "font-medium {phase_class}", "data-testid": "phase", "data-phase": "{phase_key(&v.phase)}", "{v.phase.label()}" }
             div { class: "mt-3 h-3 w-full overflow-hidden rounded-full bg-slate-200",
                 div { class: "h-3 bg-indigo-600", style: "width: {percent:.1}%" }

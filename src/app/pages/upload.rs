@@ -90,6 +90,11 @@ pub fn Upload() -> Element {
     let mut dragging = use_signal(|| false);
     let view = use_signal(TransferView::default);
     let mut hash_secs = use_signal(|| 0.0);
+    // The hashing workers start while the person is still choosing files.
+    use_effect(|| {
+        #[cfg(feature = "web")]
+        crate::web::crypto::warm_up();
+    });
 
     let mut start = move |chosen: Vec<FileData>| {
         if chosen.is_empty() || matches!(step(), Step::Creating | Step::Hashing(..)) {
