@@ -156,6 +156,14 @@ impl Frame {
         b.freeze()
     }
 
+    /// The same as [`Self::encode`], as a `Vec` without a second copy (the browser's
+    /// data channel sends from a slice, and a frame that waits is kept as a `Vec`).
+    pub fn encode_vec(&self) -> Vec<u8> {
+        let mut b = BytesMut::with_capacity(self.encoded_len());
+        self.encode_into(&mut b);
+        b.into()
+    }
+
     fn encode_into(&self, b: &mut BytesMut) {
         match self {
             Frame::Handshake {
@@ -414,6 +422,7 @@ mod tests {
         let got: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(got, hex, "{frame:?}");
         assert_eq!(bytes.len(), frame.encoded_len());
+        assert_eq!(frame.encode_vec(), bytes.to_vec(), "{frame:?}");
         assert_eq!(Frame::decode(bytes).unwrap(), frame);
     }
 

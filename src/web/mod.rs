@@ -27,10 +27,17 @@ pub fn origin() -> String {
 
 /// Milliseconds on a monotonic clock.
 pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
-        .unwrap_or_else(js_sys::Date::now)
+    thread_local! {
+        // Looked up once: the shell reads the clock several times per message, and each
+        // `window().performance()` is two calls into JavaScript.
+        static PERFORMANCE: Option<web_sys::Performance> =
+            web_sys::window().and_then(|w| w.performance());
+    }
+    PERFORMANCE.with(|p| {
+        p.as_ref()
+            .map(|p| p.now())
+            .unwrap_or_else(js_sys::Date::now)
+    })
 }
 
 /// Resolves after `ms` milliseconds.

@@ -1219,7 +1219,7 @@ impl State {
                 }
                 let conn = self.conns.get_mut(&peer)?;
                 self.messages_out += 1;
-                let newly_blocked = conn.send(frame.encode().to_vec());
+                let newly_blocked = conn.send(frame.encode_vec());
                 self.channel_peak = self.channel_peak.max(conn.peak_buffered);
                 self.channel_pauses += u64::from(newly_blocked);
                 if conn.queued_bytes > super::rtc::MAX_QUEUED_BYTES {
