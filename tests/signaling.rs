@@ -355,3 +355,75 @@ async fn room_creation_is_limited_per_address() {
     // Reading and joining rooms is not limited.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+/// Behind a reverse proxy named in MESHDROP_TRUSTED_PROXIES, the limits count the client the
+/// proxy forwards for; from anyone else X-Forwarded-For changes nothing.
+#[tokio::test]
+async fn limits_count_the_client_behind_a_trusted_proxy() {
+    let create = |app: &common::TestApp, forwarded_for: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/api/rooms"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&serde_json::json!({"title": null, "files": [{"name": "a", "size": 1, "mime": ""}]}));
+        async move { request.send().await.unwrap() }
+    };
+    let behind_proxy = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("MESHDROP_TRUSTED_PROXIES", "127.0.0.1, ::1"),
+            ("MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR", "2"),
+            ("MESHDROP_HUB_MAX_SOCKETS_PER_IP", "1"),
+        ],
+    )
+    .await;
+    let app = &behind_proxy;
+    let first = create(app, "203.0.113.1").await;
+    assert_eq!(first.status(), 200);
+    let room: meshdrop::protocol::room::CreatedRoom = first.json().await.unwrap();
+    assert_eq!(create(app, "203.0.113.1").await.status(), 200);
+    assert_eq!(
+        create(app, "203.0.113.1").await.status(),
+        429,
+        "third room from one client"
+    );
+    // Another client behind the same proxy has its own quota, even if it claims to be the
+    // first one further left (the proxy appends the address it saw).
+    assert_eq!(create(app, "203.0.113.1, 203.0.113.2").await.status(), 200);
+    // An IPv6 client is counted by its /64: a new address in it is no new quota.
+    assert_eq!(create(app, "2001:db8:5:6::1").await.status(), 200);
+    assert_eq!(create(app, "2001:db8:5:6::2").await.status(), 200);
+    assert_eq!(create(app, "2001:db8:5:6:ffff::3").await.status(), 429);
+
+    // One socket per client: two clients behind the proxy both get in, a second socket of
+    // either is refused.
+    let ws_from = |forwarded_for: &str| {
+        let mut request = signal_request(&app.base, room.id, &room.ticket);
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        request
+    };
+    let mut a = try_connect(ws_from("203.0.113.1")).await.unwrap();
+    assert!(matches!(recv(&mut a).await, ServerMessage::Welcome { .. }));
+    let mut b = try_connect(ws_from("203.0.113.2")).await.unwrap();
+    assert!(matches!(recv(&mut b).await, ServerMessage::Welcome { .. }));
+    let mut again = try_connect(ws_from("203.0.113.1")).await.unwrap();
+    let (code, reason) = closed(&mut again).await;
+    assert_eq!(code, close::TOO_MANY_CONNECTIONS, "{reason}");
+    drop((a, b));
+
+    // Without trusted proxies the header is the client's own word: ignored.
+    let direct = spawn_app_with(
+        Backend::Sqlite,
+        &[("MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR", "1")],
+    )
+    .await;
+    assert_eq!(create(&direct, "203.0.113.1").await.status(), 200);
+    let refused = create(&direct, "203.0.113.2").await;
+    assert_eq!(
+        refused.status(),
+        429,
+        "a made-up X-Forwarded-For escapes no limit"
+    );
+}

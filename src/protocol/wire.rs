@@ -151,9 +151,7 @@ impl Frame {
     }
 
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(self.encoded_len());
-        self.encode_into(&mut b);
-        b.freeze()
+        Bytes::from(self.encode_vec())
     }
 
     /// The same as [`Self::encode`], as a `Vec` without a second copy (the browser's

@@ -4,6 +4,7 @@
 //! - a request body that does not decode into the function's arguments is the client's
 //!   fault: dioxus 0.7 answers 500 for it, we answer 400 with the decoder's explanation.
 
+use super::client_addr::{client_ip, limit_key};
 use crate::protocol::limits::MAX_REQUEST_BODY_BYTES;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -111,7 +112,7 @@ impl HourlyQuota {
 fn room_quota(request: &Request) -> Option<Response> {
     let state = request.extensions().get::<super::state::AppState>()?;
     let limit = state.settings.rooms_per_ip_per_hour;
-    over_quota(request, &state.room_quota, limit, "rooms")
+    over_quota(request, state, &state.room_quota, limit, "rooms")
 }
 
 /// Each sign-in started keeps a pending session for 10 minutes; without a limit a flood of
@@ -119,12 +120,15 @@ fn room_quota(request: &Request) -> Option<Response> {
 fn signin_quota(request: &Request) -> Option<Response> {
     let state = request.extensions().get::<super::state::AppState>()?;
     let limit = state.settings.signins_per_ip_per_hour;
-    over_quota(request, &state.signin_quota, limit, "sign-ins")
+    over_quota(request, state, &state.signin_quota, limit, "sign-ins")
 }
 
-/// Counts the request against its address in `quota`; a 429 naming `what` once over `limit`.
+/// Counts the request against its client's address in `quota` (`client_addr`: the
+/// forwarded one behind a trusted proxy, an IPv6 client's /64); a 429 naming `what` once
+/// over `limit`.
 fn over_quota(
     request: &Request,
+    state: &super::state::AppState,
     quota: &HourlyQuota,
     limit: usize,
     what: &str,
@@ -132,8 +136,10 @@ fn over_quota(
     let addr = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
+    let trusted = &state.settings.trusted_proxies;
+    let client = client_ip(addr.0.ip(), request.headers(), trusted);
     let now = super::rooms::now_secs().max(0) as u64;
-    (!quota.allow(addr.0.ip(), now, limit)).then(|| {
+    (!quota.allow(limit_key(client), now, limit)).then(|| {
         error_response(
             StatusCode::TOO_MANY_REQUESTS,
             format!("at most {limit} {what} per hour from one address; try again later"),

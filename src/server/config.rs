@@ -5,6 +5,7 @@
 //! secret persisted next to it.
 
 use super::auth::provider::{Provider, ProviderSettings};
+use super::client_addr::TrustedProxies;
 use super::turn::IceConfig;
 use crate::protocol::limits::{
     DEFAULT_ROOM_TTL_SECS, MAX_ROOM_TTL_SECS, MIN_JWT_SECRET_BYTES, MIN_ROOM_TTL_SECS,
@@ -64,6 +65,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR",
         "rooms one address may create per hour (default 120)",
+    ),
+    (
+        "MESHDROP_TRUSTED_PROXIES",
+        "comma-separated addresses or ranges (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for per-address limits (default none: the connecting address counts)",
     ),
     (
         "MESHDROP_HUB_MAX_PEERS_PER_ROOM",
@@ -143,6 +148,8 @@ pub struct Settings {
     pub rooms_per_ip_per_hour: usize,
     /// Sign-ins one address may start per hour.
     pub signins_per_ip_per_hour: usize,
+    /// Whose `X-Forwarded-For` counts when telling clients apart (`client_addr`).
+    pub trusted_proxies: TrustedProxies,
     pub ice: IceConfig,
     pub hub: HubLimits,
     /// Sign-in providers with credentials; the others are hidden.
@@ -206,6 +213,7 @@ impl fmt::Debug for Settings {
             .field("redis", &self.redis_url.as_ref().map(|_| "<configured>"))
             .field("rooms_per_ip_per_hour", &self.rooms_per_ip_per_hour)
             .field("signins_per_ip_per_hour", &self.signins_per_ip_per_hour)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("ice", &self.ice)
             .field("hub", &self.hub)
             .field("providers", &self.providers)
@@ -437,6 +445,12 @@ impl Settings {
                 60,
                 1..=10_000_000,
             )? as usize,
+            trusted_proxies: match get("MESHDROP_TRUSTED_PROXIES") {
+                Some(v) => {
+                    TrustedProxies::parse(&v).map_err(|e| invalid("MESHDROP_TRUSTED_PROXIES", e))?
+                }
+                None => TrustedProxies::default(),
+            },
             ice,
             hub,
             providers: Provider::ALL
@@ -713,6 +727,7 @@ mod tests {
             ("MESHDROP_ROOM_TTL_HOURS", "0"),
             ("MESHDROP_ROOM_TTL_HOURS", "-3"),
             ("MESHDROP_ROOM_TTL_HOURS", "a week"),
+            ("MESHDROP_TRUSTED_PROXIES", "10.0.0.1, proxy.internal"),
         ];
         for (var, value) in cases {
             let err = parse(&[

@@ -2,6 +2,7 @@
 
 pub mod api_guard;
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod db;
 pub mod entity;

@@ -4,6 +4,7 @@
 //! or access log keeps. It is checked before the upgrade (401 otherwise); every later
 //! refusal is a close code with a reason.
 
+use super::client_addr::{client_ip, limit_key};
 use super::hub::socket;
 use super::rooms::{self, RoomError};
 use super::state::AppState;
@@ -73,6 +74,12 @@ pub async fn upgrade(
         }
     }
     let hub = state.hub.clone();
+    // Sockets per address count the client behind a trusted proxy, an IPv6 client's /64.
+    let client = limit_key(client_ip(
+        addr.ip(),
+        &headers,
+        &state.settings.trusted_proxies,
+    ));
     // The transport bound sits above the protocol's, so an oversized message still gets a
     // clear close code from the socket loop instead of a dropped connection.
     // Small buffers: most sockets sit idle, and tungstenite's 128 KiB read buffer would cost
@@ -85,7 +92,7 @@ pub async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(4 * MAX_SIGNAL_MESSAGE_BYTES)
         .on_upgrade(move |mut socket| async move {
-            match hub.join(room, addr.ip(), claims.exp, now).await {
+            match hub.join(room, client, claims.exp, now).await {
                 Ok(session) => socket::run(hub, session, claims.exp, socket).await,
                 Err(refusal) => {
                     let _ = socket

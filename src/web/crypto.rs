@@ -109,6 +109,16 @@ pub fn warm_up() {
     });
 }
 
+/// Stops the workers [`warm_up`] started that no hashing took (the page is left).
+pub fn release_spare() {
+    SPARE.with(|spare| {
+        spare
+            .borrow_mut()
+            .drain(..)
+            .for_each(|worker| worker.terminate())
+    });
+}
+
 /// A started worker if one is waiting, else a new one.
 fn worker(url: &str) -> Result<web_sys::Worker, wasm_bindgen::JsValue> {
     match SPARE.with(|spare| spare.borrow_mut().pop()) {

@@ -83,10 +83,14 @@ async function watchFor(page, selector, timeoutMs = 1_800_000) {
   await page.evaluate(({ selector, timeoutMs }) => {
     window.__seen ??= {};
     window.__seen[selector] = new Promise((resolve, reject) => {
-      const check = () => document.querySelector(selector) && (observer.disconnect(), resolve(Date.now()), true);
+      const timer = setTimeout(() => {
+        observer.disconnect();
+        reject(new Error(`${selector} not seen within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = () =>
+        document.querySelector(selector) && (observer.disconnect(), clearTimeout(timer), resolve(Date.now()), true);
       const observer = new MutationObserver(check);
       if (!check()) observer.observe(document, { subtree: true, childList: true, attributes: true });
-      setTimeout(() => reject(new Error(`${selector} not seen within ${timeoutMs} ms`)), timeoutMs);
     });
   }, { selector, timeoutMs });
   return { at: () => page.evaluate((selector) => window.__seen[selector], selector) };

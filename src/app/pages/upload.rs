@@ -95,6 +95,11 @@ pub fn Upload() -> Element {
         #[cfg(feature = "web")]
         crate::web::crypto::warm_up();
     });
+    // Leaving the page without choosing anything stops the workers that waited.
+    use_drop(|| {
+        #[cfg(feature = "web")]
+        crate::web::crypto::release_spare();
+    });
 
     let mut start = move |chosen: Vec<FileData>| {
         if chosen.is_empty() || matches!(step(), Step::Creating | Step::Hashing(..)) {
