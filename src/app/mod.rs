@@ -53,13 +53,16 @@ fn Shell() -> Element {
     });
     rsx! {
         div { class: "min-h-screen flex flex-col bg-slate-50 text-slate-900", "data-hydrated": "{hydrated}",
+            // The header's links load a whole page on purpose: a page that shares or
+            // downloads must be left through `beforeunload` (which asks while it holds the
+            // only copy), and in-app navigation would unmount it without asking.
             header { class: "border-b border-slate-200 bg-white",
                 nav { class: "mx-auto max-w-3xl flex items-center justify-between px-4 py-3",
-                    Link { to: Route::Home {}, class: "font-bold text-lg tracking-tight", "meshdrop" }
+                    a { href: "/", class: "font-bold text-lg tracking-tight", "meshdrop" }
                     div { class: "flex items-center gap-3",
                         AccountMenu {}
-                        Link {
-                            to: Route::Upload {},
+                        a {
+                            href: "/upload",
                             class: "rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500",
                             "Share files"
                         }
@@ -91,7 +94,7 @@ fn AccountMenu() -> Element {
     };
     match me.account {
         Some(account) => rsx! {
-            Link { to: Route::MyRooms {}, class: "text-sm font-medium hover:underline", "data-testid": "nav-my-rooms", "My rooms" }
+            a { href: "/rooms", class: "text-sm font-medium hover:underline", "data-testid": "nav-my-rooms", "My rooms" }
             if let Some(avatar) = account.avatar_url.clone() {
                 img { class: "h-7 w-7 rounded-full", src: "{avatar}", alt: "", referrerpolicy: "no-referrer" }
             }

@@ -43,11 +43,11 @@ impl Pool {
 
     /// Takes back the buffer under a `data` view the worker returned.
     fn give_back(&self, msg: &JsValue) {
-        let data = get(msg, "data");
-        if data.is_undefined() {
+        // The view's own buffer (`Uint8Array::new` of a view would copy it into a new one).
+        let Ok(data) = get(msg, "data").dyn_into::<Uint8Array>() else {
             return;
-        }
-        let buffer: js_sys::ArrayBuffer = Uint8Array::new(&data).buffer();
+        };
+        let buffer = data.buffer();
         let mut pool = self.0.borrow_mut();
         if pool.len() < Self::KEEP {
             pool.push(buffer);
@@ -248,7 +248,10 @@ impl Disk {
         let pool = self.pool.clone();
         async move {
             let msg = call.await?;
-            let data = Uint8Array::new(&get(&msg, "data")).to_vec();
+            let data = get(&msg, "data")
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| "the storage worker returned no data".to_string())?
+                .to_vec();
             pool.give_back(&msg);
             Ok(data)
         }

@@ -308,3 +308,12 @@ impl Conn {
         self.pc.close();
     }
 }
+
+/// A connection dropped without `close` (e.g. the page's transfer stopped because its
+/// component unmounted) closes too, instead of leaving a live peer connection whose event
+/// handlers are gone. Closing twice does nothing.
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -55,6 +55,8 @@ enum Ev {
         piece: u32,
         digest: Hash,
     },
+    /// SubtleCrypto failed (e.g. missing outside a secure context).
+    HashFailed(String),
     /// A verified piece is on disk (or could not be written). `Ok(Some(_))`: it is, but
     /// writing it to the place chosen for its file failed.
     Written {
@@ -324,6 +326,17 @@ struct State {
     reported: bool,
     /// Where each file goes, when the person chose a place for it.
     targets: Vec<SaveTarget>,
+    _unload: UnloadWarning,
+}
+
+/// Turns the "closing stops sharing" question off when the transfer ends with its page
+/// (nothing is shared any more to warn about).
+struct UnloadWarning;
+
+impl Drop for UnloadWarning {
+    fn drop(&mut self) {
+        super::warn_before_unload(false);
+    }
 }
 
 /// Starts the transfer as a task of the calling component: it writes the component's
@@ -438,6 +451,7 @@ async fn run(setup: Setup) {
         selected: selection_from_fragment(file_count),
         reported: false,
         targets: vec![SaveTarget::None; file_count],
+        _unload: UnloadWarning,
     };
     COMMANDS.with(|c| *c.borrow_mut() = Some(tx.clone()));
     if !seeding {
@@ -841,6 +855,11 @@ impl State {
                 }
             }
             Ev::Hashed { piece, digest } => self.input(Input::Hashed { piece, digest }),
+            Ev::HashFailed(e) if self.closed.is_none() => self.stop(format!(
+                "this browser could not check the downloaded data ({e}); \
+                 meshdrop needs a secure page (https or localhost)"
+            )),
+            Ev::HashFailed(_) => {}
             Ev::Written { piece, result } => {
                 self.disk_backlog = self
                     .disk_backlog
@@ -1002,10 +1021,12 @@ impl State {
                 }
                 if !self.seeding {
                     self.phase = if self.swarm.as_ref().is_some_and(Swarm::has_wanted) {
-                        // Everything came from the cache (or the room is empty).
+                        // Everything came from the cache (or the room is empty). The phase
+                        // is set first: finishing in memory is immediate and sets Done.
                         self.completed = true;
+                        self.phase = Phase::Finishing;
                         self.maybe_finish();
-                        Phase::Finishing
+                        self.phase.clone()
                     } else if self
                         .swarm
                         .as_ref()
@@ -1262,9 +1283,12 @@ impl State {
             Output::Verify { piece, data } => {
                 let tx = self.tx.clone();
                 wasm_bindgen_futures::spawn_local(async move {
-                    // A failed digest verifies as nothing: the piece is dropped and refetched.
-                    let digest = crypto::sha256(&data).await.unwrap_or([0; 32]);
-                    let _ = tx.unbounded_send(Ev::Hashed { piece, digest });
+                    // A digest that cannot be taken says nothing about the sender: this
+                    // tab stops instead of blaming (and banning) an honest peer.
+                    let _ = tx.unbounded_send(match crypto::sha256(&data).await {
+                        Ok(digest) => Ev::Hashed { piece, digest },
+                        Err(e) => Ev::HashFailed(e),
+                    });
                 });
                 None
             }

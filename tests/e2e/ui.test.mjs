@@ -111,6 +111,24 @@ test("the room page shows states, speed, time left, peers and the mesh; the only
   assert.equal(await tryToClose(seeder.page), "asked", "the only seeder closed without asking");
   assert.equal(seeder.page.isClosed(), false);
   await seeder.page.waitForSelector('[data-phase="seeding"]');
+  // The site's own links leave the same way: in-app navigation would unmount the page and
+  // stop sharing without asking. "Open room" opens the room in a new tab.
+  const openRoom = seeder.page.getByRole("link", { name: "Open room" });
+  assert.equal(await openRoom.getAttribute("target"), "_blank", "Open room replaces the sharing page");
+  const askedOnLeaving = new Promise((resolve) => {
+    seeder.page.once("dialog", async (d) => {
+      resolve(d.type());
+      await d.dismiss();
+    });
+  });
+  await seeder.page.click('header a[href="/"]', { noWaitAfter: true });
+  assert.equal(
+    await Promise.race([askedOnLeaving, new Promise((r) => setTimeout(() => r("not asked within 10 s"), 10_000))]),
+    "beforeunload",
+    "the header's link left the only seeder's page without asking",
+  );
+  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  assert.equal(new URL(seeder.page.url()).pathname, "/upload");
 
   const leechers = [];
   for (let i = 0; i < 2; i++) {

@@ -247,8 +247,10 @@ fn ShareLink(room: CreatedRoom, files: Vec<FileEntry>, hash_secs: f64) -> Elemen
                     },
                 }
                 CopyButton { text: link.clone() }
+                // In a new tab: this one keeps sharing.
                 Link {
                     to: Route::RoomPage { id: room.id.to_string() },
+                    new_tab: true,
                     class: "rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500",
                     "Open room"
                 }
