@@ -43,13 +43,15 @@ enum Ev {
     Rtc(PeerId, RtcEvent),
     /// An offer or answer is ready to send (or negotiation failed).
     Negotiated(PeerId, Result<Option<SignalPayload>, String>),
+    /// A fresh ticket to reconnect to the hub with, after the socket closed (or why not).
+    Rejoin(Result<String, crate::api::ApiError>),
     /// The peer's description is applied: queued candidates may go in.
     RemoteSet(PeerId),
     /// Whole pieces read from our copy, one after another in `data` (served block by
     /// block).
     PiecesRead {
         pieces: std::ops::Range<u32>,
-        data: Option<Bytes>,
+        data: Result<Bytes, String>,
     },
     Hashed {
         piece: u32,
@@ -324,6 +326,8 @@ struct State {
     selected: Vec<bool>,
     /// The server was told this tab holds the whole room.
     reported: bool,
+    /// Reconnection attempts since the hub's socket last closed (0 while connected).
+    rejoin_attempts: u32,
     /// Where each file goes, when the person chose a place for it.
     targets: Vec<SaveTarget>,
     _unload: UnloadWarning,
@@ -450,6 +454,7 @@ async fn run(setup: Setup) {
         saved: Vec::new(),
         selected: selection_from_fragment(file_count),
         reported: false,
+        rejoin_attempts: 0,
         targets: vec![SaveTarget::None; file_count],
         _unload: UnloadWarning,
     };
@@ -465,12 +470,8 @@ async fn run(setup: Setup) {
             .map(|p| u64::from(st.layout.piece_len(p)))
             .sum(),
     );
-    let hub_tx = tx.clone();
-    match Hub::connect(&setup.room, &setup.ticket, move |e| {
-        let _ = hub_tx.unbounded_send(Ev::Hub(e));
-    }) {
-        Ok(hub) => st.hub = Some(hub),
-        Err(e) => st.phase = Phase::Failed(format!("could not reach the server: {e}")),
+    if let Err(e) = st.connect_hub() {
+        st.phase = Phase::Failed(format!("could not reach the server: {e}"));
     }
     let tick_tx = tx.clone();
     wasm_bindgen_futures::spawn_local(async move {
@@ -793,6 +794,34 @@ impl State {
         }
     }
 
+    /// Opens the hub's socket with the current ticket.
+    fn connect_hub(&mut self) -> Result<(), String> {
+        let tx = self.tx.clone();
+        let hub = Hub::connect(&self.room, &self.ticket, move |e| {
+            let _ = tx.unbounded_send(Ev::Hub(e));
+        })?;
+        self.hub = Some(hub);
+        Ok(())
+    }
+
+    /// Asks for a fresh ticket after a pause that doubles with each attempt (1 s up to
+    /// 30 s), then reconnects ([`Ev::Rejoin`]). A fresh ticket, because the old one may be
+    /// what expired; asking for it also tells whether the room still exists.
+    fn schedule_rejoin(&mut self) {
+        let delay = 1000.0 * f64::from(1u32 << self.rejoin_attempts.min(5)).min(30.0);
+        self.rejoin_attempts += 1;
+        self.log.push(format!(
+            "reconnecting to the server in {} s",
+            (delay / 1000.0).round()
+        ));
+        let (tx, room) = (self.tx.clone(), self.room.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            super::sleep(delay).await;
+            let ticket = crate::api::join_room(room).await.map(|t| t.ticket);
+            let _ = tx.unbounded_send(Ev::Rejoin(ticket));
+        });
+    }
+
     fn send_hub(&self, msg: ClientMessage) {
         if let Some(hub) = &self.hub {
             hub.send(&msg);
@@ -807,11 +836,32 @@ impl State {
                 if self.closed.is_some() {
                     return;
                 }
-                // Peers already connected keep exchanging pieces without the server.
-                if !matches!(self.phase, Phase::Done | Phase::Seeding) || self.conns.is_empty() {
-                    self.phase = self.phase.ended(why.clone());
-                }
+                // Peers already connected keep exchanging pieces without the server, and
+                // the tab reconnects: after a server restart, a network drop or the
+                // ticket's expiry, it can be found by newcomers again.
                 self.log.push(why);
+                self.schedule_rejoin();
+            }
+            Ev::Rejoin(Ok(ticket)) => {
+                if self.closed.is_some() {
+                    return;
+                }
+                self.ticket = ticket;
+                if let Err(e) = self.connect_hub() {
+                    self.log.push(format!("could not reach the server: {e}"));
+                    self.schedule_rejoin();
+                }
+            }
+            Ev::Rejoin(Err(
+                e @ (crate::api::ApiError::RoomNotFound | crate::api::ApiError::RoomGone),
+            )) => {
+                self.stop(format!("This room was closed: {e}."));
+            }
+            Ev::Rejoin(Err(e)) => {
+                if self.closed.is_none() {
+                    self.log.push(format!("could not rejoin the room: {e}"));
+                    self.schedule_rejoin();
+                }
             }
             Ev::Rtc(peer, event) => self.on_rtc(peer, event),
             Ev::Negotiated(peer, Ok(Some(payload))) => {
@@ -836,7 +886,34 @@ impl State {
                     });
                 }
             }
-            Ev::PiecesRead { pieces, data } => {
+            Ev::PiecesRead {
+                pieces,
+                data: Err(e),
+            } => {
+                // The shared file changed, moved or went away (or the downloaded copy could
+                // not be read back): nothing this tab advertises can be trusted to come out
+                // right, and peers would only ask again and again. Stop, saying why.
+                let file = &self.files[self.layout.span(pieces.start).file as usize].name;
+                let why = if self.seeding {
+                    format!(
+                        "could not read {file} ({e}); it was changed, moved or deleted. \
+                         Share it again to go on."
+                    )
+                } else {
+                    format!("could not read the downloaded {file} back from storage ({e})")
+                };
+                for piece in pieces {
+                    self.reading.remove(&piece);
+                }
+                if self.closed.is_none() {
+                    self.stop(why);
+                }
+            }
+            Ev::PiecesRead {
+                pieces,
+                data: Ok(data),
+            } => {
+                let data = Some(data);
                 let mut at = 0;
                 for piece in pieces {
                     let len = self.layout.piece_len(piece) as usize;
@@ -1003,6 +1080,20 @@ impl State {
                 ice_servers,
                 ..
             } => {
+                let rejoined = self.swarm.is_some();
+                if let Some(old) = &self.swarm {
+                    // Back after the socket closed, under a new peer id: the others dropped
+                    // our connections when the old id left, so this tab starts over with
+                    // what it has (pieces, hashes) and connects afresh.
+                    self.have = old.have().clone();
+                    self.hashes = old.piece_hashes().map(<[Hash]>::to_vec);
+                    self.log.push("reconnected to the server".into());
+                    let peers: Vec<PeerId> = self.conns.keys().copied().collect();
+                    for peer in peers {
+                        self.drop_conn(peer);
+                    }
+                }
+                self.rejoin_attempts = 0;
                 self.me = you;
                 self.ice = ice_servers;
                 self.swarm = Some(Swarm::new(
@@ -1019,7 +1110,7 @@ impl State {
                 if self.selected.iter().any(|on| !on) {
                     self.input(Input::Select(self.selected.clone()));
                 }
-                if !self.seeding {
+                if !self.seeding && !rejoined {
                     self.phase = if self.swarm.as_ref().is_some_and(Swarm::has_wanted) {
                         // Everything came from the cache (or the room is empty). The phase
                         // is set first: finishing in memory is immediate and sets Done.
@@ -1390,7 +1481,7 @@ impl State {
             let data = read.await;
             let _ = tx.unbounded_send(Ev::PiecesRead {
                 pieces: piece..run,
-                data: data.ok().map(Bytes::from),
+                data: data.map(Bytes::from),
             });
         });
     }
@@ -1432,7 +1523,8 @@ impl State {
                 self.stats.insert(peer, (down_rate, up_rate, pieces));
             }
             Event::Completed => {
-                if !self.seeding {
+                // Once per selection: a swarm rebuilt after reconnecting announces again.
+                if !self.seeding && !self.completed {
                     self.completed = true;
                     self.phase = Phase::Finishing;
                     self.maybe_finish();

@@ -26,29 +26,43 @@ export async function startServer(env = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "meshdrop-e2e-"));
   const logs = [];
-  const child = spawn(join(ROOT, "dist", "server"), [], {
-    cwd: join(ROOT, "dist"),
-    env: { ...process.env, IP: "127.0.0.1", PORT: String(port), MESHDROP_DATA_DIR: dataDir, RUST_LOG: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout.on("data", (d) => logs.push(d.toString()));
-  child.stderr.on("data", (d) => logs.push(d.toString()));
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${logs.join("")}`);
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`server did not start:\n${logs.join("")}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const launch = async () => {
+    const child = spawn(join(ROOT, "dist", "server"), [], {
+      cwd: join(ROOT, "dist"),
+      env: { ...process.env, IP: "127.0.0.1", PORT: String(port), MESHDROP_DATA_DIR: dataDir, RUST_LOG: "info", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.on("data", (d) => logs.push(d.toString()));
+    child.stderr.on("data", (d) => logs.push(d.toString()));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`server exited early:\n${logs.join("")}`);
+      try {
+        if ((await fetch(`${base}/healthz`)).ok) break;
+      } catch {}
+      if (Date.now() > deadline) throw new Error(`server did not start:\n${logs.join("")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return child;
+  };
+  const kill = async (child) => {
+    child.kill("SIGTERM");
+    await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+  };
+  let child = await launch();
   return {
     base,
     logs,
+    /** Stops the server and starts it again on the same port and data (as a deploy does),
+     *  `downMs` later. */
+    async restart(downMs = 0) {
+      await kill(child);
+      await new Promise((r) => setTimeout(r, downMs));
+      child = await launch();
+    },
     async stop() {
-      child.kill("SIGTERM");
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+      await kill(child);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -191,3 +191,62 @@ test("backpressure: a full send buffer pauses the channel and bufferedamountlow 
   await seeder.context.close();
   await leecher.context.close();
 });
+
+test("after a server restart the seeder reconnects, and a newcomer still downloads from it", { timeout: 180_000 }, async () => {
+  const file = join(dir, "restart.bin");
+  writeFileSync(file, randomBytes(8 * 1024 * 1024));
+  const expected = sha256(file);
+  const seeder = await peerPage();
+  await seeder.page.goto(`${server.base}/upload`);
+  await waitHydrated(seeder.page);
+  await seeder.page.setInputFiles('[data-testid="file-input"]', file);
+  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
+  await seeder.page.waitForSelector('[data-phase="seeding"]');
+
+  // A deploy: the server is down for two seconds, then back on the same port and data.
+  await server.restart(2_000);
+  // The seeder saw its socket close, asked for a fresh ticket until the server answered,
+  // and is in the room again, still seeding.
+  await seeder.page
+    .locator('[data-testid="log"] li', { hasText: "reconnected to the server" })
+    .waitFor({ state: "attached", timeout: 60_000 });
+  await seeder.page.waitForSelector('[data-phase="seeding"]');
+
+  const leecher = await peerPage();
+  await leecher.page.goto(link);
+  await waitHydrated(leecher.page);
+  await waitDone(leecher.page, 120_000);
+  const saved = await save(leecher.page, "restart-saved.bin");
+  assert.equal(sha256(saved), expected);
+  // While the server was down the seeder's requests failed: those errors, and only those.
+  const unexpected = seeder.errors.filter(
+    (e) => !/ERR_CONNECTION_REFUSED|WebSocket connection to .* failed|Failed to load resource/.test(e),
+  );
+  assert.deepEqual(unexpected, []);
+  assert.deepEqual(leecher.errors, []);
+  await seeder.context.close();
+  await leecher.context.close();
+});
+
+test("a shared file changed on disk stops the sharer with the reason, instead of failing every request", { timeout: 120_000 }, async () => {
+  const file = join(dir, "changing.bin");
+  writeFileSync(file, randomBytes(4 * 1024 * 1024));
+  const seeder = await peerPage();
+  await seeder.page.goto(`${server.base}/upload`);
+  await waitHydrated(seeder.page);
+  await seeder.page.setInputFiles('[data-testid="file-input"]', file);
+  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
+  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  // Edited after it was hashed: the browser refuses to read the changed file.
+  writeFileSync(file, randomBytes(4 * 1024 * 1024));
+  const leecher = await peerPage();
+  await leecher.page.goto(link);
+  await seeder.page.waitForSelector('[data-phase="stopped"]', { timeout: 60_000 });
+  const phase = await seeder.page.locator('[data-testid="transfer"]').innerText();
+  assert.match(phase, /could not read changing\.bin .*changed, moved or deleted/s, phase);
+  // The receiver is not fooled: it has no other source, so it cannot be done.
+  assert.notEqual(await leecher.page.locator('[data-testid="phase"]').getAttribute("data-phase"), "done");
+  assert.deepEqual(leecher.errors, []);
+  await seeder.context.close();
+  await leecher.context.close();
+});
