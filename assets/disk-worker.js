@@ -69,6 +69,7 @@ function exact(n, want, what) {
 const ops = {
   // Opens (creating if needed) one file per entry of `sizes`, sized exactly.
   async open({ dir, sizes }) {
+    if (room !== null) await closeDelay();
     closeAll();
     await lockRoom(dir);
     room = await (await top()).getDirectoryHandle(dir, { create: true });
@@ -163,6 +164,7 @@ const ops = {
   // The chosen places of the files in `commit` (complete ones) are closed, which puts them
   // in place; `committed` lists those that made it, `failed` the others with the reason.
   async finish({ count, commit }) {
+    await closeDelay();
     closeAll();
     const committed = [];
     const failed = [];
@@ -211,6 +213,15 @@ ops.throttle = async ({ bytesPerSec: rate }) => {
 let room_left = null;
 ops.fill = async ({ bytes }) => {
   room_left = bytes;
+  return {};
+};
+
+// Test-only: closing the files, and opening them again, takes longer (`slowClose`, from the
+// page's `#slowclose`), so a test can change the selection meanwhile.
+let closeMs = 0;
+const closeDelay = () => new Promise((r) => setTimeout(r, closeMs));
+ops.slowClose = async ({ ms }) => {
+  closeMs = ms;
   return {};
 };
 

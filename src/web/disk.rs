@@ -348,6 +348,14 @@ impl Disk {
             .map(|_| ())
     }
 
+    /// Test-only (`#slowclose` after the room link): closing the files, and opening them
+    /// again once they were open, takes `ms` longer.
+    pub async fn slow_close(&self, ms: u32) -> Result<(), String> {
+        self.call("slowClose", &[("ms", ms.into())], None)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn list(&self) -> Result<(Vec<String>, Vec<String>), String> {
         let msg = self.call("list", &[], None).await?;
         let strings = |key| {

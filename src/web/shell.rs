@@ -124,13 +124,23 @@ pub fn select_file(file: usize, on: bool) {
     command(Ev::Select(file, on));
 }
 
-/// The files a link asks for: `#files=0,2` downloads the first and third file only (a
-/// reload keeps the choice, see `keep_selection_in_fragment`). Anything else means all.
-fn selection_from_fragment(count: usize) -> Vec<bool> {
+/// The address's fragment as its `&`-separated parts: `#files=0,2` (the files chosen, see
+/// `keep_selection_in_fragment`) and the test-only switches (`#corrupt`, `#files=1&slowclose`).
+fn fragment_parts() -> Vec<String> {
     let hash = web_sys::window()
         .and_then(|w| w.location().hash().ok())
         .unwrap_or_default();
-    let Some(list) = hash.strip_prefix("#files=") else {
+    hash.trim_start_matches('#')
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The files a link asks for: `#files=0,2` downloads the first and third file only (a
+/// reload keeps the choice, see `keep_selection_in_fragment`). Anything else means all.
+fn selection_from_fragment(parts: &[String], count: usize) -> Vec<bool> {
+    let Some(list) = parts.iter().find_map(|part| part.strip_prefix("files=")) else {
         return vec![true; count];
     };
     let mut selected = vec![false; count];
@@ -145,8 +155,9 @@ fn selection_from_fragment(count: usize) -> Vec<bool> {
     selected
 }
 
-/// Writes the selection into the address (`#files=…`, nothing when every file is selected)
-/// without adding a history entry, so a reload or a copied link keeps it.
+/// Writes the selection into the address (`#files=…`, nothing when every file is selected;
+/// the fragment's other parts stay) without adding a history entry, so a reload or a copied
+/// link keeps it.
 fn keep_selection_in_fragment(selected: &[bool]) {
     let Some(window) = web_sys::window() else {
         return;
@@ -157,13 +168,18 @@ fn keep_selection_in_fragment(selected: &[bool]) {
         .filter(|(_, on)| **on)
         .map(|(i, _)| i.to_string())
         .collect();
+    let mut parts: Vec<String> = fragment_parts()
+        .into_iter()
+        .filter(|part| !part.starts_with("files="))
+        .collect();
+    if list.len() != selected.len() {
+        parts.insert(0, format!("files={}", list.join(",")));
+    }
     let location = window.location();
-    let path = location.pathname().unwrap_or_default() + &location.search().unwrap_or_default();
-    let url = if list.len() == selected.len() {
-        path
-    } else {
-        format!("{path}#files={}", list.join(","))
-    };
+    let mut url = location.pathname().unwrap_or_default() + &location.search().unwrap_or_default();
+    if !parts.is_empty() {
+        url = format!("{url}#{}", parts.join("&"));
+    }
     if let Ok(history) = window.history() {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
     }
@@ -289,6 +305,7 @@ struct State {
     flushed_ms: f64,
     saved_flushed: bool,
     completed: bool,
+    /// The storage worker is closing the files (for saving) or opening them again.
     finishing: bool,
     read_cache: VecDeque<(u32, Bytes)>,
     /// Blocks waiting for a piece read that is under way.
@@ -311,6 +328,12 @@ struct State {
     /// Test-only: the storage worker's disk fills up after 16 MiB (`#fulldisk`), to show
     /// what a failed write does.
     full_disk: bool,
+    /// Test-only: closing and reopening the files takes 2 s longer (`#slowclose`), so a
+    /// test can change the selection meanwhile.
+    slow_close: bool,
+    /// The selection changed while the files were being closed or reopened; it is applied
+    /// once that is done.
+    select_queued: bool,
     view: Signal<TransferView>,
     rendered_ms: f64,
     shown_bytes: bool,
@@ -367,13 +390,13 @@ async fn run(setup: Setup) {
         ),
     };
     // Test-only switches, after the room link.
-    let fragment = web_sys::window()
-        .and_then(|w| w.location().hash().ok())
-        .unwrap_or_default();
-    let (corrupt, slow_disk, full_disk) = (
-        fragment == "#corrupt",
-        fragment == "#slowdisk",
-        fragment == "#fulldisk",
+    let fragment = fragment_parts();
+    let switch = |name: &str| fragment.iter().any(|part| part == name);
+    let (corrupt, slow_disk, full_disk, slow_close) = (
+        switch("corrupt"),
+        switch("slowdisk"),
+        switch("fulldisk"),
+        switch("slowclose"),
     );
     let file_count = setup.files.len();
     let mut st = State {
@@ -430,13 +453,15 @@ async fn run(setup: Setup) {
         stats: HashMap::new(),
         uploaded: 0,
         corrupt,
-        water: if fragment == "#smallbuffer" {
+        water: if switch("smallbuffer") {
             Water::SMALL
         } else {
             Water::NORMAL
         },
         slow_disk,
         full_disk,
+        slow_close,
+        select_queued: false,
         view: setup.view,
         rendered_ms: 0.0,
         shown_bytes: false,
@@ -452,7 +477,7 @@ async fn run(setup: Setup) {
         },
         log: Vec::new(),
         saved: Vec::new(),
-        selected: selection_from_fragment(file_count),
+        selected: selection_from_fragment(&fragment, file_count),
         reported: false,
         rejoin_attempts: 0,
         targets: vec![SaveTarget::None; file_count],
@@ -513,6 +538,10 @@ impl State {
         if self.full_disk && disk.fill_after(16 << 20).await.is_err() {
             self.log
                 .push("could not fill the disk (test switch)".into());
+        }
+        if self.slow_close && disk.slow_close(2_000).await.is_err() {
+            self.log
+                .push("could not slow closing down (test switch)".into());
         }
         // The previous page of this tab may still hold the files for a moment after a reload.
         let mut opened = Err(String::new());
@@ -742,39 +771,59 @@ impl State {
         }
     }
 
-    /// A file was ticked or unticked. Ticking one more after the selection finished opens
-    /// the files for writing again first (the finished ones were closed for saving).
+    /// A file was ticked or unticked. While the files are being closed (the selection had
+    /// finished) or reopened, the choice waits for that to end: a write or a close racing
+    /// with it would fail.
     fn on_select(&mut self, file: usize, on: bool) {
         if self.seeding || file >= self.selected.len() || self.selected[file] == on {
             return;
         }
         self.selected[file] = on;
         keep_selection_in_fragment(&self.selected);
-        let reopen = on && !self.file_complete(file);
-        if reopen && (self.completed || !self.saved.is_empty()) {
+        if self.finishing {
+            self.select_queued = true;
+            self.render(true);
+            return;
+        }
+        self.apply_selection();
+    }
+
+    /// Hands the selection to the swarm. A file ticked after the selection finished needs
+    /// the files open for writing again first (the finished ones were closed for saving).
+    fn apply_selection(&mut self) {
+        self.select_queued = false;
+        let missing = (0..self.selected.len()).any(|i| self.selected[i] && !self.file_complete(i));
+        if missing && (self.completed || !self.saved.is_empty()) {
             self.completed = false;
             for saved in self.saved.drain(..) {
                 let _ = web_sys::Url::revoke_object_url(&saved.url);
             }
+            self.phase = Phase::Downloading;
             if let Storage::Disk {
                 disk,
                 files: Some(_),
             } = &self.storage
             {
                 self.finishing = true;
-                self.phase = Phase::Downloading;
                 let (disk, tx) = (disk.clone(), self.tx.clone());
                 let (room, layout) = (self.room.clone(), self.layout.clone());
                 wasm_bindgen_futures::spawn_local(async move {
                     let result = disk.open(&room, &layout).await;
                     let _ = tx.unbounded_send(Ev::Reopened(result));
                 });
+                self.render(true);
                 return;
             }
             self.finishing = false;
-            self.phase = Phase::Downloading;
         }
         self.input(Input::Select(self.selected.clone()));
+        // The swarm announces completion once per selection; a selection that went back to
+        // files already here (ticked, then unticked while reopening) is complete again.
+        if !self.seeding && !self.completed && self.swarm.as_ref().is_some_and(Swarm::has_wanted) {
+            self.completed = true;
+            self.phase = Phase::Finishing;
+            self.maybe_finish();
+        }
         self.render(true);
     }
 
@@ -953,6 +1002,7 @@ impl State {
                 committed,
                 failed,
             })) => {
+                self.finishing = false;
                 self.offer_files(&files);
                 if let Storage::Disk { files: slot, .. } = &mut self.storage {
                     *slot = Some(files);
@@ -965,8 +1015,12 @@ impl State {
                 }
                 self.done();
                 self.flush_record(true);
+                if self.select_queued {
+                    self.apply_selection();
+                }
             }
             Ev::Finished(Err(e)) => {
+                self.finishing = false;
                 self.phase = Phase::Failed(format!("could not close the files: {e}"))
             }
             Ev::Flushed(result) => {
@@ -993,8 +1047,7 @@ impl State {
                         if let Storage::Disk { files, .. } = &mut self.storage {
                             *files = None;
                         }
-                        self.input(Input::Select(self.selected.clone()));
-                        self.render(true);
+                        self.apply_selection();
                     }
                     Err(e) => {
                         self.phase = Phase::Failed(format!("could not reopen the files: {e}"))

@@ -118,3 +118,65 @@ test("a receiver downloads only the files it selects, and can add one later", { 
   assert.deepEqual(l.errors, []);
   assert.deepEqual(seeder.errors, []);
 });
+
+// Changing the selection while the finished files are being closed, or reopened, used to
+// race with it: a file ticked during the close had its pieces written to closed files ("could
+// not write to disk"), and a file ticked and unticked during the reopen left the page on
+// "Downloading" for good. The test-only `slowclose` switch makes closing and reopening take
+// 2 s longer in the storage worker, so the clicks land inside them every time.
+test("changing the selection while the files close or reopen waits for that, then applies", { timeout: 300_000 }, async () => {
+  const paths = SIZES.map((size, i) => {
+    const path = join(dir, `race-${i}.bin`);
+    writeFileSync(path, randomBytes(size));
+    return path;
+  });
+  const expected = paths.map(sha256);
+  const seeder = await peerPage();
+  await seeder.page.goto(`${server.base}/upload`);
+  await waitHydrated(seeder.page);
+  await seeder.page.setInputFiles('[data-testid="file-input"]', paths);
+  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
+  await seeder.page.waitForSelector('[data-phase="seeding"]');
+
+  const l = await peerPage();
+  await l.page.goto(`${link}#files=1&slowclose`);
+  await waitHydrated(l.page);
+  await l.page.waitForSelector('[data-phase="finishing"]', { timeout: 120_000 });
+  // Reads the phase and clicks in one go, so the click is known to land in that phase.
+  const clickIn = (index) =>
+    l.page.evaluate((i) => {
+      const phase = document.querySelector('[data-testid="phase"]').dataset.phase;
+      document.querySelectorAll('[data-testid="select-file"]')[i].click();
+      return phase;
+    }, index);
+  assert.equal(await clickIn(2), "finishing", "the third file was ticked while the second was being closed");
+  await l.page.waitForFunction(() => location.hash === "#files=1,2&slowclose");
+  const both = SIZES[1] + SIZES[2];
+  await l.page.waitForFunction(
+    (want) => {
+      const el = document.querySelector('[data-testid="transfer"]');
+      return Number(el.dataset.bytes) === want && document.querySelector('[data-phase="done"]');
+    },
+    both,
+    { timeout: 120_000 },
+  );
+  const done = await counters(l.page);
+  assert.equal(await save(l.page, 1, "race-one.bin"), expected[1]);
+  assert.equal(await save(l.page, 2, "race-three.bin"), expected[2]);
+
+  // Ticked, then unticked while the files reopen: the page comes back to done with the same
+  // two files, and nothing of the first file was asked for.
+  assert.equal(await clickIn(0), "done");
+  await l.page.waitForSelector('[data-phase="downloading"]');
+  assert.equal(await clickIn(0), "downloading", "unticked while the files were being reopened");
+  await l.page.waitForSelector('[data-phase="done"]', { timeout: 30_000 });
+  const after = await counters(l.page);
+  assert.equal(after.bytes, both);
+  assert.equal(after.received, done.received, "nothing more was downloaded");
+  assert.equal(await l.page.locator('[data-testid="save"]').count(), 2);
+  assert.equal(await save(l.page, 2, "race-three-again.bin"), expected[2]);
+  const log = await l.page.locator('[data-testid="transfer"]').innerText();
+  assert.doesNotMatch(log, /could not/, "no write, close or reopen failed");
+  assert.deepEqual(l.errors, []);
+  assert.deepEqual(seeder.errors, []);
+});
