@@ -842,6 +842,49 @@ async fn completed_and_online_counts_reach_the_owner() {
     assert_eq!(listed[0].online, 2);
 }
 
+/// Anyone with the link can get tickets, and each ticket's report is a row: one address may
+/// report only so many finished downloads per hour, so a loop of `/join` and `/completed`
+/// cannot grow the table without bound.
+#[tokio::test]
+async fn finished_downloads_reported_are_limited_per_address() {
+    let (app, _fake) =
+        app_with_provider(&[("MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR", "2")]).await;
+    let ada = browser();
+    sign_in(&app, &ada, "github").await;
+    let room = create_room_as(&app, &ada, "a.bin").await;
+    let mut statuses = Vec::new();
+    let mut refusal = String::new();
+    for _ in 0..4 {
+        let ticket = join_ticket(&app.client, &app.base, room.id).await.ticket;
+        let r = app
+            .client
+            .post(app.url(&format!("/api/rooms/{}/completed", room.id)))
+            .json(&serde_json::json!({"ticket": ticket}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+        refusal = r.text().await.unwrap();
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert!(
+        refusal.contains("at most 2 finished downloads reported per hour"),
+        "{refusal}"
+    );
+    let listed = my_rooms(&app, &ada).await;
+    assert_eq!(listed[0].completed, 2, "refused reports add no rows");
+    // Joining the room is not limited by it.
+    join_ticket(&app.client, &app.base, room.id).await;
+}
+
 #[tokio::test]
 async fn revoking_closes_the_room_for_everyone_at_once() {
     let (app, _fake, ada, _grace) = two_owners().await;

@@ -44,6 +44,12 @@ pub async fn guard(request: Request, next: Next) -> Response {
     {
         return refusal;
     }
+    if request.method() == axum::http::Method::POST
+        && request.uri().path().ends_with("/completed")
+        && let Some(refusal) = completion_quota(&request)
+    {
+        return refusal;
+    }
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, MAX_REQUEST_BODY_BYTES).await {
         Ok(bytes) => bytes,
@@ -121,6 +127,21 @@ fn signin_quota(request: &Request) -> Option<Response> {
     let state = request.extensions().get::<super::state::AppState>()?;
     let limit = state.settings.signins_per_ip_per_hour;
     over_quota(request, state, &state.signin_quota, limit, "sign-ins")
+}
+
+/// Anyone with a room's link can get tickets, and each ticket's report adds a row to the
+/// room's "completed" count until the room is purged: without a limit, a loop of `/join` and
+/// `/completed` would grow the table without bound.
+fn completion_quota(request: &Request) -> Option<Response> {
+    let state = request.extensions().get::<super::state::AppState>()?;
+    let limit = state.settings.completions_per_ip_per_hour;
+    over_quota(
+        request,
+        state,
+        &state.completion_quota,
+        limit,
+        "finished downloads reported",
+    )
 }
 
 /// Counts the request against its client's address in `quota` (`client_addr`: the

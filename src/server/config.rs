@@ -67,6 +67,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "rooms one address may create per hour (default 120)",
     ),
     (
+        "MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR",
+        "finished downloads one address may report per hour (default 120; each adds a row to the room's count)",
+    ),
+    (
         "MESHDROP_TRUSTED_PROXIES",
         "comma-separated addresses or ranges (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for per-address limits (default none: the connecting address counts)",
     ),
@@ -148,6 +152,8 @@ pub struct Settings {
     pub rooms_per_ip_per_hour: usize,
     /// Sign-ins one address may start per hour.
     pub signins_per_ip_per_hour: usize,
+    /// Finished downloads one address may report per hour (each adds a row).
+    pub completions_per_ip_per_hour: usize,
     /// Whose `X-Forwarded-For` counts when telling clients apart (`client_addr`).
     pub trusted_proxies: TrustedProxies,
     pub ice: IceConfig,
@@ -213,6 +219,10 @@ impl fmt::Debug for Settings {
             .field("redis", &self.redis_url.as_ref().map(|_| "<configured>"))
             .field("rooms_per_ip_per_hour", &self.rooms_per_ip_per_hour)
             .field("signins_per_ip_per_hour", &self.signins_per_ip_per_hour)
+            .field(
+                "completions_per_ip_per_hour",
+                &self.completions_per_ip_per_hour,
+            )
             .field("trusted_proxies", &self.trusted_proxies)
             .field("ice", &self.ice)
             .field("hub", &self.hub)
@@ -443,6 +453,12 @@ impl Settings {
                 &get,
                 "MESHDROP_MAX_SIGNINS_PER_IP_PER_HOUR",
                 60,
+                1..=10_000_000,
+            )? as usize,
+            completions_per_ip_per_hour: number(
+                &get,
+                "MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR",
+                120,
                 1..=10_000_000,
             )? as usize,
             trusted_proxies: match get("MESHDROP_TRUSTED_PROXIES") {

@@ -14,6 +14,7 @@ pub struct AppState {
     pub hub: super::hub::Hub,
     pub room_quota: Arc<super::api_guard::HourlyQuota>,
     pub signin_quota: Arc<super::api_guard::HourlyQuota>,
+    pub completion_quota: Arc<super::api_guard::HourlyQuota>,
     /// Sign-in providers and user lookup (axum-login's backend).
     pub auth: super::auth::Backend,
     /// Where sessions are kept: Redis when configured, else memory.
@@ -43,6 +44,7 @@ impl AppState {
             hub,
             room_quota: Arc::default(),
             signin_quota: Arc::default(),
+            completion_quota: Arc::default(),
             settings: Arc::new(settings),
             db,
             tickets,
