@@ -427,3 +427,91 @@ async fn limits_count_the_client_behind_a_trusted_proxy() {
         "a made-up X-Forwarded-For escapes no limit"
     );
 }
+
+/// A socket lives as long as its ticket (MESHDROP_TICKET_TTL_SECS): the hub closes it when
+/// the ticket expires, the old ticket is refused from then on, and a fresh one gets the peer
+/// back in, which is what a tab does (`schedule_rejoin` in the web shell).
+#[tokio::test]
+async fn a_socket_closes_when_its_ticket_expires_and_a_fresh_ticket_gets_back_in() {
+    let app = spawn_app_with(Backend::Sqlite, &[("MESHDROP_TICKET_TTL_SECS", "2")]).await;
+    let room = create_room(&app.client, &app.base).await;
+    let ticket = join_ticket(&app.client, &app.base, room.id).await;
+    assert!(ticket.expires_at <= now_secs() + 2, "{}", ticket.expires_at);
+    let mut peer = join(&app.base, room.id, &ticket.ticket).await;
+    let started = Instant::now();
+    let (code, reason) = closed(&mut peer.ws).await;
+    assert_eq!(code, close::ROOM_CLOSED, "{reason}");
+    assert!(reason.contains("the ticket expired"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A ticket is valid through the second its `exp` names.
+    while now_secs() <= ticket.expires_at {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Err((status, body)) = try_connect(signal_request(&app.base, room.id, &ticket.ticket)).await
+    else {
+        panic!("the expired ticket is refused");
+    };
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    let fresh = join_ticket(&app.client, &app.base, room.id).await;
+    let back = join(&app.base, room.id, &fresh.ticket).await;
+    assert_ne!(back.id, peer.id, "a new peer id");
+}
+
+/// A fresh ticket sent over the open socket (`Renew`) keeps it open past its first ticket's
+/// expiry, with the same peer id; a ticket for another room or a forged one renews nothing.
+#[tokio::test]
+async fn a_fresh_ticket_renews_an_open_socket_past_its_first_tickets_expiry() {
+    let app = spawn_app_with(Backend::Sqlite, &[("MESHDROP_TICKET_TTL_SECS", "3")]).await;
+    let room = create_room(&app.client, &app.base).await;
+    let other = create_room(&app.client, &app.base).await;
+    let first = join_ticket(&app.client, &app.base, room.id).await;
+    let mut peer = join(&app.base, room.id, &first.ticket).await;
+    let ServerMessage::Welcome { renew_in_ms, .. } = peer.welcome.clone() else {
+        unreachable!()
+    };
+    assert!(
+        (1000..=2250).contains(&renew_in_ms),
+        "three quarters of what is left: {renew_in_ms}"
+    );
+    let wrong_room = join_ticket(&app.client, &app.base, other.id).await.ticket;
+    for bad in [wrong_room, "forged".to_string()] {
+        send(&mut peer.ws, &ClientMessage::Renew { ticket: bad }).await;
+        let reply = recv(&mut peer.ws).await;
+        let ServerMessage::Error { message } = reply else {
+            panic!("expected a refusal, got {reply:?}");
+        };
+        assert!(message.contains("the ticket was not renewed"), "{message}");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fresh = join_ticket(&app.client, &app.base, room.id).await;
+    assert!(fresh.expires_at > first.expires_at);
+    send(
+        &mut peer.ws,
+        &ClientMessage::Renew {
+            ticket: fresh.ticket,
+        },
+    )
+    .await;
+    let reply = recv(&mut peer.ws).await;
+    let ServerMessage::Renewed { renew_in_ms, .. } = reply else {
+        panic!("expected a renewal, got {reply:?}");
+    };
+    assert!(renew_in_ms >= 1000, "{renew_in_ms}");
+    // Past the first ticket's expiry the socket still carries the room's news.
+    while now_secs() <= first.expires_at {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ticket = join_ticket(&app.client, &app.base, room.id).await.ticket;
+    let newcomer = join(&app.base, room.id, &ticket).await;
+    assert_eq!(
+        recv(&mut peer.ws).await,
+        ServerMessage::PeerJoined { peer: newcomer.id }
+    );
+    // And it closes when the fresh ticket expires.
+    let (code, reason) = closed(&mut peer.ws).await;
+    assert_eq!(code, close::ROOM_CLOSED, "{reason}");
+    assert!(reason.contains("the ticket expired"), "{reason}");
+    assert!(now_secs() >= fresh.expires_at - 1);
+}

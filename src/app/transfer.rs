@@ -184,6 +184,8 @@ pub struct TransferView {
     pub channel_peak: u32,
     pub channel_pauses: u64,
     pub channel_resumes: u64,
+    /// Times the hub renewed this tab's signaling socket with a fresh ticket.
+    pub renewed: u32,
     /// IndexedDB record writes (`data-cache-writes`): one per batch of pieces, not per block.
     pub cache_writes: u64,
     /// The swarm's counters (`swarm::Stats`): duplicate or unwanted piece bytes received,

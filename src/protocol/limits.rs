@@ -19,7 +19,8 @@ pub const DEFAULT_ROOM_TTL_SECS: i64 = 7 * 24 * 3600;
 /// Shortest and longest room lifetime an operator may configure, in seconds.
 pub const MIN_ROOM_TTL_SECS: i64 = 60;
 pub const MAX_ROOM_TTL_SECS: i64 = 90 * 24 * 3600;
-/// Lifetime of a room ticket (JWT), in seconds; never beyond the room's own expiry.
+/// Lifetime of a room ticket (JWT), in seconds, unless configured shorter; never beyond the
+/// room's own expiry.
 pub const TICKET_TTL_SECS: i64 = 24 * 3600;
 /// Smallest JWT secret accepted from configuration, in bytes.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;

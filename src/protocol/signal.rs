@@ -51,6 +51,9 @@ pub enum ClientMessage {
     Leave,
     /// Any message counts as a sign of life; this one carries nothing else.
     KeepAlive,
+    /// A fresh ticket for the same room (from `/join`), sent before the socket's own expires:
+    /// the socket then lives until the new one expires, keeping its peer id and connections.
+    Renew { ticket: String },
 }
 
 /// Hub → browser.
@@ -66,6 +69,15 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
         /// Send something at least this often or be dropped after three intervals.
         heartbeat_ms: u64,
+        /// Send a fresh ticket (`Renew`) within this many milliseconds: the socket closes
+        /// when its ticket expires, and the TURN credentials above expire no later.
+        renew_in_ms: u64,
+    },
+    /// The socket's ticket was renewed: fresh TURN credentials for new connections, and when
+    /// to renew again.
+    Renewed {
+        ice_servers: Vec<IceServer>,
+        renew_in_ms: u64,
     },
     PeerJoined {
         peer: PeerId,
@@ -190,7 +202,10 @@ impl ServerMessage {
             serde_json::from_str(text).map_err(|e| SignalError::Malformed(e.to_string()))?;
         match &msg {
             ServerMessage::Signal { payload, .. } => payload.validate()?,
-            ServerMessage::Welcome { ice_servers, .. } if ice_servers.len() > MAX_ICE_SERVERS => {
+            ServerMessage::Welcome { ice_servers, .. }
+            | ServerMessage::Renewed { ice_servers, .. }
+                if ice_servers.len() > MAX_ICE_SERVERS =>
+            {
                 return Err(SignalError::Malformed("too many ICE servers".into()));
             }
             _ => {}
@@ -272,6 +287,12 @@ mod tests {
             ClientMessage::parse(r#"{"type":"keep_alive"}"#).unwrap(),
             ClientMessage::KeepAlive
         );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"renew","ticket":"a.b.c"}"#).unwrap(),
+            ClientMessage::Renew {
+                ticket: "a.b.c".into()
+            }
+        );
     }
 
     #[test]
@@ -286,6 +307,11 @@ mod tests {
                     credential: Some("c2VjcmV0".into()),
                 }],
                 heartbeat_ms: 10_000,
+                renew_in_ms: 2_700_000,
+            },
+            ServerMessage::Renewed {
+                ice_servers: vec![],
+                renew_in_ms: 60_000,
             },
             ServerMessage::PeerJoined { peer: PeerId(4) },
             ServerMessage::PeerLeft { peer: PeerId(4) },

@@ -9,6 +9,7 @@ use super::client_addr::TrustedProxies;
 use super::turn::IceConfig;
 use crate::protocol::limits::{
     DEFAULT_ROOM_TTL_SECS, MAX_ROOM_TTL_SECS, MIN_JWT_SECRET_BYTES, MIN_ROOM_TTL_SECS,
+    TICKET_TTL_SECS,
 };
 use crate::protocol::limits::{HubLimits, MAX_ICE_SERVERS};
 use anyhow::Context;
@@ -57,6 +58,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "MESHDROP_TURN_SECRET",
         "coturn static-auth-secret; TURN URLs are handed out only with it",
+    ),
+    (
+        "MESHDROP_TICKET_TTL_SECS",
+        "lifetime of room tickets, after which a tab rejoins with a fresh one (default and most 86400; never beyond the room)",
     ),
     (
         "MESHDROP_TURN_TTL_SECS",
@@ -146,6 +151,8 @@ pub struct Settings {
     /// Without a trailing slash.
     pub public_url: String,
     pub room_ttl_secs: i64,
+    /// Lifetime of room tickets (the socket closes then, and the tab rejoins).
+    pub ticket_ttl_secs: i64,
     /// True when no secret was configured and a development one was generated or reused.
     pub jwt_secret_generated: bool,
     pub redis_url: Option<SecretString>,
@@ -215,6 +222,7 @@ impl fmt::Debug for Settings {
             .field("jwt_secret", &self.jwt_secret)
             .field("public_url", &self.public_url)
             .field("room_ttl_secs", &self.room_ttl_secs)
+            .field("ticket_ttl_secs", &self.ticket_ttl_secs)
             .field("jwt_secret_generated", &self.jwt_secret_generated)
             .field("redis", &self.redis_url.as_ref().map(|_| "<configured>"))
             .field("rooms_per_ip_per_hour", &self.rooms_per_ip_per_hour)
@@ -441,6 +449,12 @@ impl Settings {
             jwt_secret,
             public_url,
             room_ttl_secs,
+            ticket_ttl_secs: number(
+                &get,
+                "MESHDROP_TICKET_TTL_SECS",
+                TICKET_TTL_SECS,
+                1..=TICKET_TTL_SECS,
+            )?,
             jwt_secret_generated,
             redis_url,
             rooms_per_ip_per_hour: number(
@@ -617,6 +631,7 @@ mod tests {
         assert_eq!(s.port, 8080);
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
         assert_eq!(s.room_ttl_secs, DEFAULT_ROOM_TTL_SECS);
+        assert_eq!(s.ticket_ttl_secs, TICKET_TTL_SECS);
         assert_eq!(s.database.kind(), "sqlite");
         assert!(s.database.expose().contains(data));
         assert!(s.jwt_secret_generated);
@@ -744,6 +759,8 @@ mod tests {
             ("MESHDROP_ROOM_TTL_HOURS", "-3"),
             ("MESHDROP_ROOM_TTL_HOURS", "a week"),
             ("MESHDROP_TRUSTED_PROXIES", "10.0.0.1, proxy.internal"),
+            ("MESHDROP_TICKET_TTL_SECS", "0"),
+            ("MESHDROP_TICKET_TTL_SECS", "86401"),
         ];
         for (var, value) in cases {
             let err = parse(&[

@@ -4,7 +4,6 @@ use super::entity::room;
 use super::entity::room_completion;
 use super::state::AppState;
 use super::ticket::TicketClaims;
-use crate::protocol::limits::TICKET_TTL_SECS;
 use crate::protocol::limits::{MAX_ROOM_TTL_SECS, MIN_ROOM_TTL_SECS};
 use crate::protocol::room::RoomManifest;
 use crate::protocol::room_id::ROOM_ID_BYTES;
@@ -75,7 +74,7 @@ pub async fn create(
         room: id,
         creator: true,
         iat: now,
-        exp: expires_at.min(now + TICKET_TTL_SECS),
+        exp: expires_at.min(now + state.settings.ticket_ttl_secs),
         jti: TicketClaims::new_id(),
     };
     let ticket = state.tickets.issue(&claims)?;
@@ -90,7 +89,7 @@ pub async fn create(
 /// A ticket for an existing, unexpired room: anyone with the link may join its swarm.
 pub async fn join(state: &AppState, id: RoomId, now: i64) -> Result<RoomTicket, RoomError> {
     let view = get(state, id, now).await?;
-    let expires_at = view.expires_at.min(now + TICKET_TTL_SECS);
+    let expires_at = view.expires_at.min(now + state.settings.ticket_ttl_secs);
     let claims = TicketClaims {
         room: id,
         creator: false,

@@ -92,8 +92,17 @@ pub async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(4 * MAX_SIGNAL_MESSAGE_BYTES)
         .on_upgrade(move |mut socket| async move {
+            // A renewal is a ticket for the same room; the room was live when `/join`
+            // issued it (a revoked room's sockets are closed by the hub anyway).
+            let tickets = state.tickets.clone();
+            let renew = move |ticket: &str| match tickets.verify(ticket) {
+                Ok(claims) if claims.room == room => Ok(claims.exp),
+                Ok(_) => Err("the ticket is for another room".to_string()),
+                Err(TicketError::Expired) => Err("the ticket has expired".to_string()),
+                Err(TicketError::Invalid) => Err("the ticket is not valid".to_string()),
+            };
             match hub.join(room, client, claims.exp, now).await {
-                Ok(session) => socket::run(hub, session, claims.exp, socket).await,
+                Ok(session) => socket::run(hub, session, claims.exp, renew, socket).await,
                 Err(refusal) => {
                     let _ = socket
                         .send(Message::Close(Some(CloseFrame {

@@ -44,6 +44,13 @@ pub fn turn_password(secret: &[u8], username: &str) -> String {
 }
 
 impl IceConfig {
+    /// How long the TURN credentials of `servers_for(_, now, not_after)` stay valid, in
+    /// seconds (`None` without TURN).
+    pub fn turn_valid_secs(&self, now: i64, not_after: i64) -> Option<i64> {
+        (self.turn_secret.is_some() && !self.turn_urls.is_empty())
+            .then(|| (now + self.turn_ttl_secs).min(not_after.max(now + 60)) - now)
+    }
+
     /// The list for one peer, with TURN credentials valid until `now + ttl`
     /// (never past `not_after`, the ticket's own expiry).
     pub fn servers_for(&self, peer: PeerId, now: i64, not_after: i64) -> Vec<IceServer> {

@@ -45,6 +45,9 @@ enum Ev {
     Negotiated(PeerId, Result<Option<SignalPayload>, String>),
     /// A fresh ticket to reconnect to the hub with, after the socket closed (or why not).
     Rejoin(Result<String, crate::api::ApiError>),
+    /// A fresh ticket to renew the open socket's with (or why not), for the socket of that
+    /// generation (`State::renewals`).
+    Renew(u32, Result<String, crate::api::ApiError>),
     /// The peer's description is applied: queued candidates may go in.
     RemoteSet(PeerId),
     /// Whole pieces read from our copy, one after another in `data` (served block by
@@ -351,6 +354,10 @@ struct State {
     reported: bool,
     /// Reconnection attempts since the hub's socket last closed (0 while connected).
     rejoin_attempts: u32,
+    /// Counts renewals scheduled; a pending one that is not the latest is dropped.
+    renewals: u32,
+    /// Times the hub renewed this tab's socket (`data-renewed` on the panel).
+    renewed: u32,
     /// Where each file goes, when the person chose a place for it.
     targets: Vec<SaveTarget>,
     _unload: UnloadWarning,
@@ -480,6 +487,8 @@ async fn run(setup: Setup) {
         selected: selection_from_fragment(&fragment, file_count),
         reported: false,
         rejoin_attempts: 0,
+        renewals: 0,
+        renewed: 0,
         targets: vec![SaveTarget::None; file_count],
         _unload: UnloadWarning,
     };
@@ -871,6 +880,20 @@ impl State {
         });
     }
 
+    /// Fetches a fresh ticket in `delay_ms` and hands it to the open socket
+    /// ([`Ev::Renew`]), so the socket outlives its ticket: same peer id, same connections.
+    /// Without a renewal the hub closes the socket at the ticket's expiry and the tab
+    /// rejoins under a new id, dropping its peer connections.
+    fn schedule_renewal(&mut self, delay_ms: f64) {
+        self.renewals = self.renewals.wrapping_add(1);
+        let (tx, room, generation) = (self.tx.clone(), self.room.clone(), self.renewals);
+        wasm_bindgen_futures::spawn_local(async move {
+            super::sleep(delay_ms).await;
+            let ticket = crate::api::join_room(room).await.map(|t| t.ticket);
+            let _ = tx.unbounded_send(Ev::Renew(generation, ticket));
+        });
+    }
+
     fn send_hub(&self, msg: ClientMessage) {
         if let Some(hub) = &self.hub {
             hub.send(&msg);
@@ -911,6 +934,24 @@ impl State {
                     self.log.push(format!("could not rejoin the room: {e}"));
                     self.schedule_rejoin();
                 }
+            }
+            Ev::Renew(generation, _) if generation != self.renewals || self.hub.is_none() => {}
+            Ev::Renew(_, Ok(ticket)) => {
+                if self.closed.is_none() {
+                    self.ticket = ticket.clone();
+                    self.send_hub(ClientMessage::Renew { ticket });
+                }
+            }
+            Ev::Renew(
+                _,
+                Err(e @ (crate::api::ApiError::RoomNotFound | crate::api::ApiError::RoomGone)),
+            ) => {
+                self.stop(format!("This room was closed: {e}."));
+            }
+            Ev::Renew(_, Err(e)) => {
+                // The socket lives until its ticket expires; then the tab rejoins.
+                self.log.push(format!("could not renew the ticket: {e}"));
+                self.schedule_renewal(10_000.0);
             }
             Ev::Rtc(peer, event) => self.on_rtc(peer, event),
             Ev::Negotiated(peer, Ok(Some(payload))) => {
@@ -1131,8 +1172,10 @@ impl State {
                 you,
                 members,
                 ice_servers,
+                renew_in_ms,
                 ..
             } => {
+                self.schedule_renewal(renew_in_ms as f64);
                 let rejoined = self.swarm.is_some();
                 if let Some(old) = &self.swarm {
                     // Back after the socket closed, under a new peer id: the others dropped
@@ -1198,6 +1241,14 @@ impl State {
             }
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload),
             ServerMessage::Error { message } => self.log.push(message),
+            ServerMessage::Renewed {
+                ice_servers,
+                renew_in_ms,
+            } => {
+                self.renewed += 1;
+                self.ice = ice_servers;
+                self.schedule_renewal(renew_in_ms as f64);
+            }
             ServerMessage::RoomClosed { reason } => {
                 self.stop(format!("This room was closed: {reason}."));
             }
@@ -1745,6 +1796,7 @@ impl State {
             channel_peak: self.channel_peak,
             channel_pauses: self.channel_pauses,
             channel_resumes: self.channel_resumes,
+            renewed: self.renewed,
             cache_writes: self.cache_writes,
             heap: wasm_bindgen::memory()
                 .dyn_into::<js_sys::WebAssembly::Memory>()

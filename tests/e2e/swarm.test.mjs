@@ -228,6 +228,58 @@ test("after a server restart the seeder reconnects, and a newcomer still downloa
   await leecher.context.close();
 });
 
+// Tickets last 24 hours; this server's last 4 s (MESHDROP_TICKET_TTL_SECS). Each tab sends
+// the hub a fresh ticket before its socket's expires (after three quarters of it), so the
+// socket, the peer id and the peer connections stay: newcomers find the seeder long after
+// its first ticket expired, and nobody reconnects.
+test("a tab renews its ticket before it expires and stays in the room with the same connections", { timeout: 180_000 }, async () => {
+  const short = await startServer({ MESHDROP_TICKET_TTL_SECS: "4" });
+  const pages = [];
+  try {
+    const open = async () => {
+      const p = await harnessPeerPage(browser, short.base);
+      pages.push(p);
+      return p;
+    };
+    const renewed = (page, atLeast) =>
+      page.waitForFunction((n) => Number(document.querySelector('[data-testid="transfer"]')?.dataset.renewed) >= n, atLeast, {
+        timeout: 60_000,
+      });
+    const logText = (page) => page.locator('[data-testid="transfer"]').evaluate((el) => el.textContent);
+    const file = join(dir, "renew.bin");
+    writeFileSync(file, randomBytes(8 * 1024 * 1024));
+    const seeder = await open();
+    await seeder.page.goto(`${short.base}/upload`);
+    await waitHydrated(seeder.page);
+    await seeder.page.setInputFiles('[data-testid="file-input"]', file);
+    const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
+    await seeder.page.waitForSelector('[data-phase="seeding"]');
+    // Three renewals: past the first ticket's expiry twice over.
+    await renewed(seeder.page, 3);
+
+    const leecher = await open();
+    await leecher.page.goto(link);
+    await waitHydrated(leecher.page);
+    await waitDone(leecher.page, 120_000);
+    assert.equal(sha256(await save(leecher.page, "renew-saved.bin")), sha256(file));
+    await renewed(leecher.page, 2);
+    const late = await open();
+    await late.page.goto(link);
+    await waitHydrated(late.page);
+    await waitDone(late.page, 120_000);
+    assert.equal(sha256(await save(late.page, "renew-late.bin")), sha256(file));
+    await renewed(seeder.page, 6);
+    for (const p of [seeder, leecher, late]) {
+      const log = await logText(p.page);
+      assert.doesNotMatch(log, /ticket expired|reconnect/, log);
+    }
+    for (const p of pages) assert.deepEqual(p.errors, []);
+  } finally {
+    for (const p of pages) await p.context.close();
+    await short.stop();
+  }
+});
+
 test("a shared file changed on disk stops the sharer with the reason, instead of failing every request", { timeout: 120_000 }, async () => {
   const file = join(dir, "changing.bin");
   writeFileSync(file, randomBytes(4 * 1024 * 1024));

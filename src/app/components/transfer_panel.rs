@@ -27,7 +27,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
     rsx! {
         div { class: "mt-6 rounded-xl border border-slate-200 bg-white p-4", "data-testid": "transfer", "data-bytes": "{v.bytes}",
             "data-restored": "{v.restored}", "data-received": "{v.received}", "data-heap": "{v.heap}", "data-disk-backlog": "{v.disk_backlog_peak}",
-            "data-channel-peak": "{v.channel_peak}", "data-channel-pauses": "{v.channel_pauses}", "data-channel-resumes": "{v.channel_resumes}", "data-cache-writes": "{v.cache_writes}",
+            "data-channel-peak": "{v.channel_peak}", "data-channel-pauses": "{v.channel_pauses}", "data-channel-resumes": "{v.channel_resumes}", "data-renewed": "{v.renewed}", "data-cache-writes": "{v.cache_writes}",
             "data-wasted": "{v.wasted}", "data-stalls": "{v.stalls}", "data-endgame": "{v.endgame}",
             "data-messages-in": "{v.messages_in}", "data-messages-out": "{v.messages_out}", "data-uploaded": "{v.uploaded}",
             p { class: "font-medium {phase_class}", "data-testid": "phase", "data-phase": "{phase_key(&v.phase)}", "{v.phase.label()}" }

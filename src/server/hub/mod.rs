@@ -106,6 +106,17 @@ impl Hub {
         self.0.ice.servers_for(peer, now, not_after)
     }
 
+    /// When a socket whose ticket expires at `not_after` should send a fresh one: after
+    /// three quarters of what is left of the ticket, or of the TURN credentials handed out
+    /// with it if they expire first (at least a second from now).
+    pub fn renew_in_ms(&self, now: i64, not_after: i64) -> u64 {
+        let mut left = (not_after - now).max(0);
+        if let Some(turn) = self.0.ice.turn_valid_secs(now, not_after) {
+            left = left.min(turn);
+        }
+        (left as u64 * 750).max(1000)
+    }
+
     /// Admits a socket from `ip` into `room`: address limit, room limit, then presence.
     pub async fn join(
         &self,
@@ -175,6 +186,7 @@ impl Hub {
             members: others,
             ice_servers: self.ice_servers(peer, now, ticket_exp),
             heartbeat_ms: self.0.limits.heartbeat_ms,
+            renew_in_ms: self.renew_in_ms(now, ticket_exp),
         };
         Ok(Session {
             peer,

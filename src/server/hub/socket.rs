@@ -96,10 +96,13 @@ where
 }
 
 /// Runs a socket that was already admitted (`session`) until it closes, then leaves the room.
-/// `not_after` (unix seconds) is when the ticket expires: the socket closes then.
-pub async fn run<S, E>(hub: Hub, mut session: Session, not_after: i64, mut ws: S)
+/// `not_after` (unix seconds) is when the ticket expires: the socket closes then, unless
+/// the client renews it with a fresh ticket, which `renew` checks (the new expiry, or why
+/// not).
+pub async fn run<S, E, R>(hub: Hub, mut session: Session, mut not_after: i64, renew: R, mut ws: S)
 where
     S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin,
+    R: Fn(&str) -> Result<i64, String>,
 {
     let limits = hub.limits().clone();
     let (room, me) = (session.room, session.peer);
@@ -161,6 +164,30 @@ where
                         }
                         Ok(ClientMessage::Leave) => break 'run Some((1000, "left".into())),
                         Ok(ClientMessage::KeepAlive) => {}
+                        Ok(ClientMessage::Renew { ticket }) => {
+                            let now = crate::server::rooms::now_secs();
+                            let reply = match renew(&ticket) {
+                                Ok(exp) => {
+                                    if exp > not_after {
+                                        not_after = exp;
+                                        let left = Duration::from_secs((exp - now).max(0) as u64);
+                                        expiry.as_mut().reset(tokio::time::Instant::now() + left);
+                                    }
+                                    ServerMessage::Renewed {
+                                        ice_servers: hub.ice_servers(me, now, not_after),
+                                        renew_in_ms: hub.renew_in_ms(now, not_after),
+                                    }
+                                }
+                                Err(e) => ServerMessage::Error {
+                                    message: format!("the ticket was not renewed: {e}"),
+                                },
+                            };
+                            match write(deadline, ws.send(text(&reply))).await {
+                                Wrote::Ok => {}
+                                Wrote::Failed => break 'run None,
+                                Wrote::Stuck => break 'run stuck(),
+                            }
+                        }
                         Err(e) => break 'run Some((e.close_code(), e.to_string())),
                     }
                 }
@@ -224,6 +251,10 @@ fn closing_reason(msg: &ServerMessage) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn no_renewals(_: &str) -> Result<i64, String> {
+        Err("not in this test".into())
+    }
     use crate::protocol::RoomId;
     use crate::protocol::limits::HubLimits;
     use std::pin::Pin;
@@ -311,7 +342,7 @@ mod tests {
             got: Vec::new(),
         };
         let started = Instant::now();
-        let task = tokio::spawn(run(hub.clone(), stalled, far, client));
+        let task = tokio::spawn(run(hub.clone(), stalled, far, no_renewals, client));
         hub.signal(
             room,
             watcher.peer,
