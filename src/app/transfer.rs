@@ -186,6 +186,10 @@ pub struct TransferView {
     pub channel_resumes: u64,
     /// Times the hub renewed this tab's signaling socket with a fresh ticket.
     pub renewed: u32,
+    /// The storage worker is closing or reopening the files (`data-closing`), and how many
+    /// selection changes waited for that (`data-selections-queued`); for tests.
+    pub closing: bool,
+    pub selections_queued: u32,
     /// IndexedDB record writes (`data-cache-writes`): one per batch of pieces, not per block.
     pub cache_writes: u64,
     /// The swarm's counters (`swarm::Stats`): duplicate or unwanted piece bytes received,

@@ -33,6 +33,8 @@ pub const MAX_SIGNAL_MESSAGE_BYTES: usize = 32 * 1024;
 pub const MAX_SDP_BYTES: usize = 16 * 1024;
 /// Largest ICE candidate line.
 pub const MAX_CANDIDATE_BYTES: usize = 1024;
+/// Largest room ticket sent to renew a socket (a ticket is about 300 bytes).
+pub const MAX_TICKET_BYTES: usize = 2048;
 /// Most STUN/TURN entries handed to a browser.
 pub const MAX_ICE_SERVERS: usize = 16;
 

@@ -5,7 +5,7 @@
 //! ([`MAX_SIGNAL_MESSAGE_BYTES`]) and every string in it after ([`ClientMessage::parse`]).
 
 use super::limits::{
-    MAX_CANDIDATE_BYTES, MAX_ICE_SERVERS, MAX_SDP_BYTES, MAX_SIGNAL_MESSAGE_BYTES,
+    MAX_CANDIDATE_BYTES, MAX_ICE_SERVERS, MAX_SDP_BYTES, MAX_SIGNAL_MESSAGE_BYTES, MAX_TICKET_BYTES,
 };
 use crate::swarm::PeerId;
 use serde::{Deserialize, Serialize};
@@ -70,7 +70,9 @@ pub enum ServerMessage {
         /// Send something at least this often or be dropped after three intervals.
         heartbeat_ms: u64,
         /// Send a fresh ticket (`Renew`) within this many milliseconds: the socket closes
-        /// when its ticket expires, and the TURN credentials above expire no later.
+        /// when its ticket expires, and the TURN credentials above expire no later. 0 (from
+        /// a hub without renewals, during a rolling deploy): do not renew.
+        #[serde(default)]
         renew_in_ms: u64,
     },
     /// The socket's ticket was renewed: fresh TURN credentials for new connections, and when
@@ -177,8 +179,10 @@ impl ClientMessage {
         }
         let msg: ClientMessage =
             serde_json::from_str(text).map_err(|e| SignalError::Malformed(e.to_string()))?;
-        if let ClientMessage::Signal { payload, .. } = &msg {
-            payload.validate()?;
+        match &msg {
+            ClientMessage::Signal { payload, .. } => payload.validate()?,
+            ClientMessage::Renew { ticket } => bounded("ticket", ticket, MAX_TICKET_BYTES)?,
+            _ => {}
         }
         Ok(msg)
     }
@@ -345,6 +349,17 @@ mod tests {
         assert!(matches!(
             ClientMessage::parse(&long_sdp),
             Err(SignalError::FieldTooLong { field: "sdp", .. })
+        ));
+        let long_ticket = format!(
+            r#"{{"type":"renew","ticket":"{}"}}"#,
+            "a".repeat(MAX_TICKET_BYTES + 1)
+        );
+        assert!(matches!(
+            ClientMessage::parse(&long_ticket),
+            Err(SignalError::FieldTooLong {
+                field: "ticket",
+                ..
+            })
         ));
         for bad in [
             "",

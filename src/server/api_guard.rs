@@ -86,24 +86,41 @@ pub async fn guard(request: Request, next: Next) -> Response {
     }
 }
 
+/// Most addresses an [`HourlyQuota`] keeps counts for (about 100 bytes each).
+const MAX_TRACKED_ADDRESSES: usize = 100_000;
+
 /// How often one address may do something per hour (create a room, start a sign-in): a
 /// sliding window per IP.
 #[derive(Default)]
 pub struct HourlyQuota {
-    created: std::sync::Mutex<
-        std::collections::HashMap<std::net::IpAddr, std::collections::VecDeque<u64>>,
-    >,
+    inner: std::sync::Mutex<QuotaTimes>,
+}
+
+#[derive(Default)]
+struct QuotaTimes {
+    by_ip: std::collections::HashMap<std::net::IpAddr, std::collections::VecDeque<u64>>,
+    /// The map is pruned when it grows past this: twice what was left after the last
+    /// pruning (at least 10,000, at most MAX_TRACKED_ADDRESSES). What is left is at most
+    /// three quarters of that cap, so pruning costs O(1) per call on average.
+    prune_at: usize,
 }
 
 impl HourlyQuota {
     /// Records one at `now` (seconds) unless `ip` already had `limit` in the last hour.
     pub fn allow(&self, ip: std::net::IpAddr, now: u64, limit: usize) -> bool {
-        let mut created = self.created.lock().expect("quota lock");
-        // Forget addresses whose whole window has passed, so the map stays small.
-        if created.len() > 10_000 {
-            created.retain(|_, times| times.back().is_some_and(|&t| now < t + 3600));
+        let mut q = self.inner.lock().expect("quota lock");
+        // Forget addresses whose whole window has passed, so the map stays small. A flood
+        // from nearly MAX_TRACKED_ADDRESSES distinct addresses within the hour (an IPv6
+        // range has millions of /64s) resets the counts instead of growing memory.
+        if q.by_ip.len() > q.prune_at.max(10_000) {
+            q.by_ip
+                .retain(|_, times| times.back().is_some_and(|&t| now < t + 3600));
+            if q.by_ip.len() > MAX_TRACKED_ADDRESSES / 4 * 3 {
+                q.by_ip.clear();
+            }
+            q.prune_at = (2 * q.by_ip.len()).min(MAX_TRACKED_ADDRESSES);
         }
-        let times = created.entry(ip).or_default();
+        let times = q.by_ip.entry(ip).or_default();
         while times.front().is_some_and(|&t| now >= t + 3600) {
             times.pop_front();
         }
@@ -112,6 +129,11 @@ impl HourlyQuota {
         }
         times.push_back(now);
         true
+    }
+
+    /// Addresses with counts kept (for tests).
+    pub fn tracked(&self) -> usize {
+        self.inner.lock().expect("quota lock").by_ip.len()
     }
 }
 
@@ -140,7 +162,7 @@ fn completion_quota(request: &Request) -> Option<Response> {
         state,
         &state.completion_quota,
         limit,
-        "finished downloads reported",
+        "reports of finished downloads",
     )
 }
 
@@ -185,5 +207,22 @@ mod tests {
             "the first creation left the window"
         );
         assert!(!quota.allow(a, 4700, 2));
+    }
+
+    /// A flood of distinct addresses within one hour does not grow the map past its cap.
+    #[test]
+    fn the_quota_map_stays_bounded_under_a_flood_of_addresses() {
+        let quota = HourlyQuota::default();
+        // One /64 each, as `limit_key` counts IPv6 clients.
+        let ip = |i: u32| {
+            let net =
+                std::net::Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0);
+            std::net::IpAddr::V6(net)
+        };
+        for i in 0..(super::MAX_TRACKED_ADDRESSES as u32 + 20_000) {
+            assert!(quota.allow(ip(i), 1000, 1));
+        }
+        let tracked = quota.tracked();
+        assert!(tracked <= super::MAX_TRACKED_ADDRESSES + 1, "{tracked}");
     }
 }

@@ -61,7 +61,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "MESHDROP_TICKET_TTL_SECS",
-        "lifetime of room tickets, after which a tab rejoins with a fresh one (default and most 86400; never beyond the room)",
+        "lifetime of room tickets (default and most 86400; never beyond the room); tabs renew theirs before it ends, and a socket whose ticket expires unrenewed is closed (under a minute only makes sense in tests)",
     ),
     (
         "MESHDROP_TURN_TTL_SECS",
@@ -73,7 +73,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR",
-        "finished downloads one address may report per hour (default 120; each adds a row to the room's count)",
+        "reports of finished downloads one address may send per hour (default 120; each can add a row to the room's count)",
     ),
     (
         "MESHDROP_TRUSTED_PROXIES",
@@ -151,7 +151,7 @@ pub struct Settings {
     /// Without a trailing slash.
     pub public_url: String,
     pub room_ttl_secs: i64,
-    /// Lifetime of room tickets (the socket closes then, and the tab rejoins).
+    /// Lifetime of room tickets (tabs renew theirs over the socket before it ends).
     pub ticket_ttl_secs: i64,
     /// True when no secret was configured and a development one was generated or reused.
     pub jwt_secret_generated: bool,

@@ -337,6 +337,8 @@ struct State {
     /// The selection changed while the files were being closed or reopened; it is applied
     /// once that is done.
     select_queued: bool,
+    /// Selection changes that had to wait like that (`data-selections-queued`, for tests).
+    selections_queued: u32,
     view: Signal<TransferView>,
     rendered_ms: f64,
     shown_bytes: bool,
@@ -350,6 +352,8 @@ struct State {
     saved: Vec<Saved>,
     /// The files to download (all, until the person unticks some).
     selected: Vec<bool>,
+    /// The selection the swarm was last given: `selected` while no change waits.
+    applied: Vec<bool>,
     /// The server was told this tab holds the whole room.
     reported: bool,
     /// Reconnection attempts since the hub's socket last closed (0 while connected).
@@ -469,6 +473,7 @@ async fn run(setup: Setup) {
         full_disk,
         slow_close,
         select_queued: false,
+        selections_queued: 0,
         view: setup.view,
         rendered_ms: 0.0,
         shown_bytes: false,
@@ -485,6 +490,7 @@ async fn run(setup: Setup) {
         log: Vec::new(),
         saved: Vec::new(),
         selected: selection_from_fragment(&fragment, file_count),
+        applied: selection_from_fragment(&fragment, file_count),
         reported: false,
         rejoin_attempts: 0,
         renewals: 0,
@@ -784,22 +790,45 @@ impl State {
     /// finished) or reopened, the choice waits for that to end: a write or a close racing
     /// with it would fail.
     fn on_select(&mut self, file: usize, on: bool) {
-        if self.seeding || file >= self.selected.len() || self.selected[file] == on {
+        if !self.can_choose() {
+            self.render(true);
+            return;
+        }
+        if file >= self.selected.len() || self.selected[file] == on {
             return;
         }
         self.selected[file] = on;
         keep_selection_in_fragment(&self.selected);
         if self.finishing {
             self.select_queued = true;
+            self.selections_queued += 1;
             self.render(true);
             return;
         }
         self.apply_selection();
     }
 
+    /// Files can be chosen by a receiver that is still in the room and has not failed.
+    fn can_choose(&self) -> bool {
+        !self.seeding && self.closed.is_none() && !matches!(self.phase, Phase::Failed(_))
+    }
+
+    /// Drops a selection change that waited: it can no longer be applied.
+    fn drop_queued_selection(&mut self) {
+        if std::mem::take(&mut self.select_queued) {
+            self.selected = self.applied.clone();
+            keep_selection_in_fragment(&self.selected);
+        }
+    }
+
     /// Hands the selection to the swarm. A file ticked after the selection finished needs
     /// the files open for writing again first (the finished ones were closed for saving).
     fn apply_selection(&mut self) {
+        if !self.can_choose() {
+            self.drop_queued_selection();
+            self.render(true);
+            return;
+        }
         self.select_queued = false;
         let missing = (0..self.selected.len()).any(|i| self.selected[i] && !self.file_complete(i));
         if missing && (self.completed || !self.saved.is_empty()) {
@@ -825,6 +854,7 @@ impl State {
             }
             self.finishing = false;
         }
+        self.applied = self.selected.clone();
         self.input(Input::Select(self.selected.clone()));
         // The swarm announces completion once per selection; a selection that went back to
         // files already here (ticked, then unticked while reopening) is complete again.
@@ -940,6 +970,8 @@ impl State {
                 if self.closed.is_none() {
                     self.ticket = ticket.clone();
                     self.send_hub(ClientMessage::Renew { ticket });
+                    // Tried again unless `renewed` comes first (a refusal is only logged).
+                    self.schedule_renewal(10_000.0);
                 }
             }
             Ev::Renew(
@@ -1062,6 +1094,7 @@ impl State {
             }
             Ev::Finished(Err(e)) => {
                 self.finishing = false;
+                self.drop_queued_selection();
                 self.phase = Phase::Failed(format!("could not close the files: {e}"))
             }
             Ev::Flushed(result) => {
@@ -1091,6 +1124,7 @@ impl State {
                         self.apply_selection();
                     }
                     Err(e) => {
+                        self.drop_queued_selection();
                         self.phase = Phase::Failed(format!("could not reopen the files: {e}"))
                     }
                 }
@@ -1175,7 +1209,9 @@ impl State {
                 renew_in_ms,
                 ..
             } => {
-                self.schedule_renewal(renew_in_ms as f64);
+                if renew_in_ms > 0 {
+                    self.schedule_renewal(renew_in_ms as f64);
+                }
                 let rejoined = self.swarm.is_some();
                 if let Some(old) = &self.swarm {
                     // Back after the socket closed, under a new peer id: the others dropped
@@ -1203,8 +1239,10 @@ impl State {
                 ));
                 self.members = members;
                 self.members.push(you);
-                if self.selected.iter().any(|on| !on) {
-                    self.input(Input::Select(self.selected.clone()));
+                // What the old swarm was given: a change waiting for the files to close or
+                // reopen is applied after that, as before.
+                if self.applied.iter().any(|on| !on) {
+                    self.input(Input::Select(self.applied.clone()));
                 }
                 if !self.seeding && !rejoined {
                     self.phase = if self.swarm.as_ref().is_some_and(Swarm::has_wanted) {
@@ -1247,7 +1285,9 @@ impl State {
             } => {
                 self.renewed += 1;
                 self.ice = ice_servers;
-                self.schedule_renewal(renew_in_ms as f64);
+                if renew_in_ms > 0 {
+                    self.schedule_renewal(renew_in_ms as f64);
+                }
             }
             ServerMessage::RoomClosed { reason } => {
                 self.stop(format!("This room was closed: {reason}."));
@@ -1797,6 +1837,8 @@ impl State {
             channel_pauses: self.channel_pauses,
             channel_resumes: self.channel_resumes,
             renewed: self.renewed,
+            closing: self.finishing,
+            selections_queued: self.selections_queued,
             cache_writes: self.cache_writes,
             heap: wasm_bindgen::memory()
                 .dyn_into::<js_sys::WebAssembly::Memory>()

@@ -141,7 +141,9 @@ test("changing the selection while the files close or reopen waits for that, the
   const l = await peerPage();
   await l.page.goto(`${link}#files=1&slowclose`);
   await waitHydrated(l.page);
-  await l.page.waitForSelector('[data-phase="finishing"]', { timeout: 120_000 });
+  // `data-closing`: the storage worker is closing (or reopening) the files right now.
+  const closing = '[data-testid="transfer"][data-closing="true"]';
+  await l.page.waitForSelector(closing, { timeout: 120_000 });
   // Reads the phase and clicks in one go, so the click is known to land in that phase.
   const clickIn = (index) =>
     l.page.evaluate((i) => {
@@ -150,6 +152,7 @@ test("changing the selection while the files close or reopen waits for that, the
       return phase;
     }, index);
   assert.equal(await clickIn(2), "finishing", "the third file was ticked while the second was being closed");
+  await l.page.waitForFunction(() => document.querySelector('[data-testid="transfer"]').dataset.selectionsQueued === "1");
   await l.page.waitForFunction(() => location.hash === "#files=1,2&slowclose");
   const both = SIZES[1] + SIZES[2];
   await l.page.waitForFunction(
@@ -167,8 +170,10 @@ test("changing the selection while the files close or reopen waits for that, the
   // Ticked, then unticked while the files reopen: the page comes back to done with the same
   // two files, and nothing of the first file was asked for.
   assert.equal(await clickIn(0), "done");
-  await l.page.waitForSelector('[data-phase="downloading"]');
+  await l.page.waitForSelector(closing);
   assert.equal(await clickIn(0), "downloading", "unticked while the files were being reopened");
+  // The untick waited for the reopen.
+  await l.page.waitForFunction(() => document.querySelector('[data-testid="transfer"]').dataset.selectionsQueued === "2");
   await l.page.waitForSelector('[data-phase="done"]', { timeout: 30_000 });
   const after = await counters(l.page);
   assert.equal(after.bytes, both);

@@ -27,7 +27,7 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
     rsx! {
         div { class: "mt-6 rounded-xl border border-slate-200 bg-white p-4", "data-testid": "transfer", "data-bytes": "{v.bytes}",
             "data-restored": "{v.restored}", "data-received": "{v.received}", "data-heap": "{v.heap}", "data-disk-backlog": "{v.disk_backlog_peak}",
-            "data-channel-peak": "{v.channel_peak}", "data-channel-pauses": "{v.channel_pauses}", "data-channel-resumes": "{v.channel_resumes}", "data-renewed": "{v.renewed}", "data-cache-writes": "{v.cache_writes}",
+            "data-channel-peak": "{v.channel_peak}", "data-channel-pauses": "{v.channel_pauses}", "data-channel-resumes": "{v.channel_resumes}", "data-renewed": "{v.renewed}", "data-closing": "{v.closing}", "data-selections-queued": "{v.selections_queued}", "data-cache-writes": "{v.cache_writes}",
             "data-wasted": "{v.wasted}", "data-stalls": "{v.stalls}", "data-endgame": "{v.endgame}",
             "data-messages-in": "{v.messages_in}", "data-messages-out": "{v.messages_out}", "data-uploaded": "{v.uploaded}",
             p { class: "font-medium {phase_class}", "data-testid": "phase", "data-phase": "{phase_key(&v.phase)}", "{v.phase.label()}" }
@@ -86,7 +86,13 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
 #[component]
 fn FileList(view: Signal<TransferView>) -> Element {
     let v = view();
-    let choose = v.files.len() > 1 && v.phase != Phase::Seeding;
+    // A receiver still in the room chooses files; a sharer, or a tab that stopped or failed,
+    // does not.
+    let choose = v.files.len() > 1
+        && !matches!(
+            v.phase,
+            Phase::Seeding | Phase::Stopped { .. } | Phase::Failed(_)
+        );
     rsx! {
         ul { class: "mt-4 divide-y divide-slate-100 text-sm", "data-testid": "file-progress",
             for (i, f) in v.files.iter().enumerate() {
