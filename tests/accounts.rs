@@ -876,7 +876,7 @@ async fn finished_downloads_reported_are_limited_per_address() {
         ]
     );
     assert!(
-        refusal.contains("at most 2 finished downloads reported per hour"),
+        refusal.contains("at most 2 reports of finished downloads per hour"),
         "{refusal}"
     );
     let listed = my_rooms(&app, &ada).await;
