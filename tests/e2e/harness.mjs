@@ -113,6 +113,17 @@ export async function waitHydrated(page) {
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 30_000 });
 }
 
+/** Shares `files` (a path or paths) from `page` through `${base}/upload`: returns the room
+ *  link once the page is seeding. */
+export async function share(page, base, files) {
+  await page.goto(`${base}/upload`);
+  await waitHydrated(page);
+  await page.setInputFiles('[data-testid="file-input"]', files);
+  const link = await page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
+  await page.waitForSelector('[data-phase="seeding"]');
+  return link;
+}
+
 const BROWSER_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",

@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated, peerPage } from "./harness.mjs";
+import { startServer, launchBrowser, waitHydrated, share, peerPage } from "./harness.mjs";
 
 const MIB = 1024 * 1024;
 let server, browser, dir;
@@ -96,11 +96,7 @@ test("a file chosen a place mid-download is written there and lands complete", {
   const expected = paths.map(sha256);
 
   const seeder = await peerPage(browser, server.base);
-  await seeder.page.goto(`${server.base}/upload`);
-  await waitHydrated(seeder.page);
-  await seeder.page.setInputFiles('[data-testid="file-input"]', paths);
-  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
-  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  const link = await share(seeder.page, server.base, paths);
   assert.equal(await seeder.page.locator('[data-testid="save-to"]').count(), 0, "the sender saves nothing");
 
   const l = await peerPage(browser, server.base);

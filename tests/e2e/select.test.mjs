@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated, peerPage as harnessPeerPage } from "./harness.mjs";
+import { startServer, launchBrowser, waitHydrated, share, peerPage as harnessPeerPage } from "./harness.mjs";
 
 const MIB = 1024 * 1024;
 const SIZES = [24 * MIB, 6 * MIB + 12345, 16 * MIB];
@@ -52,11 +52,7 @@ test("a receiver downloads only the files it selects, and can add one later", { 
   });
   const expected = paths.map(sha256);
   const seeder = await peerPage();
-  await seeder.page.goto(`${server.base}/upload`);
-  await waitHydrated(seeder.page);
-  await seeder.page.setInputFiles('[data-testid="file-input"]', paths);
-  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
-  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  const link = await share(seeder.page, server.base, paths);
   assert.equal(await seeder.page.locator('[data-testid="select-file"]').count(), 0, "the sender has nothing to choose");
 
   // A link for the second file only: it alone is ticked, downloaded and offered.
@@ -132,11 +128,7 @@ test("changing the selection while the files close or reopen waits for that, the
   });
   const expected = paths.map(sha256);
   const seeder = await peerPage();
-  await seeder.page.goto(`${server.base}/upload`);
-  await waitHydrated(seeder.page);
-  await seeder.page.setInputFiles('[data-testid="file-input"]', paths);
-  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
-  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  const link = await share(seeder.page, server.base, paths);
 
   const l = await peerPage();
   await l.page.goto(`${link}#files=1&slowclose`);

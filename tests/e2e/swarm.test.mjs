@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated, peerPage as harnessPeerPage } from "./harness.mjs";
+import { startServer, launchBrowser, waitHydrated, share, peerPage as harnessPeerPage } from "./harness.mjs";
 
 const SIZE = 64 * 1024 * 1024;
 let server, browser, dir;
@@ -197,11 +197,7 @@ test("after a server restart the seeder reconnects, and a newcomer still downloa
   writeFileSync(file, randomBytes(8 * 1024 * 1024));
   const expected = sha256(file);
   const seeder = await peerPage();
-  await seeder.page.goto(`${server.base}/upload`);
-  await waitHydrated(seeder.page);
-  await seeder.page.setInputFiles('[data-testid="file-input"]', file);
-  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
-  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  const link = await share(seeder.page, server.base, file);
 
   // A deploy: the server is down for two seconds, then back on the same port and data.
   await server.restart(2_000);
@@ -249,11 +245,7 @@ test("a tab renews its ticket before it expires and stays in the room with the s
     const file = join(dir, "renew.bin");
     writeFileSync(file, randomBytes(8 * 1024 * 1024));
     const seeder = await open();
-    await seeder.page.goto(`${short.base}/upload`);
-    await waitHydrated(seeder.page);
-    await seeder.page.setInputFiles('[data-testid="file-input"]', file);
-    const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
-    await seeder.page.waitForSelector('[data-phase="seeding"]');
+    const link = await share(seeder.page, short.base, file);
     // Three renewals: past the first ticket's expiry twice over.
     await renewed(seeder.page, 3);
 
@@ -284,11 +276,7 @@ test("a shared file changed on disk stops the sharer with the reason, instead of
   const file = join(dir, "changing.bin");
   writeFileSync(file, randomBytes(4 * 1024 * 1024));
   const seeder = await peerPage();
-  await seeder.page.goto(`${server.base}/upload`);
-  await waitHydrated(seeder.page);
-  await seeder.page.setInputFiles('[data-testid="file-input"]', file);
-  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
-  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  const link = await share(seeder.page, server.base, file);
   // Edited after it was hashed: the browser refuses to read the changed file.
   writeFileSync(file, randomBytes(4 * 1024 * 1024));
   const leecher = await peerPage();

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated, peerPage as harnessPeerPage } from "./harness.mjs";
+import { startServer, launchBrowser, share, peerPage as harnessPeerPage } from "./harness.mjs";
 
 // Large enough that the download lasts a few of the page's 250 ms updates.
 const SIZE = 96 * 1024 * 1024;
@@ -94,11 +94,7 @@ test("the room page shows states, speed, time left, peers and the mesh; the only
   const seeder = await peerPage();
   await seeder.context.addInitScript(recordHashing);
   await seeder.context.addInitScript(recordRates);
-  await seeder.page.goto(`${server.base}/upload`);
-  await waitHydrated(seeder.page);
-  await seeder.page.setInputFiles('[data-testid="file-input"]', file);
-  const link = await seeder.page.locator('[data-testid="share-link"]').inputValue({ timeout: 60_000 });
-  await seeder.page.waitForSelector('[data-phase="seeding"]');
+  const link = await share(seeder.page, server.base, file);
   // The hashing status moved through the file before the link came.
   const hashing = await seeder.page.evaluate(() => window.__hashing);
   const partway = hashing.filter((text) => {
