@@ -290,6 +290,18 @@ async fn denied_consent_and_provider_errors_explain_themselves() {
             "/signin?error=provider&provider=google&detail=profile_http_500",
             "Google returned an error (profile_http_500). Please try again in a moment.",
         ),
+        (
+            "/signin?error=state&provider=google",
+            "does not belong to a sign-in started in this browser",
+        ),
+        (
+            "/signin?error=code&provider=github&detail=bad_verification_code",
+            "GitHub did not accept the sign-in code (bad_verification_code); it may have been used already.",
+        ),
+        (
+            "/signin?error=code&provider=google&detail=invalid_grant",
+            "Google did not accept the sign-in code (invalid_grant)",
+        ),
     ] {
         let page = browser()
             .get(app.url(landed))
@@ -516,6 +528,12 @@ async fn redis_sessions_rotate_on_sign_in() {
     assert!(new, "the signed-in session is in Redis");
     // Someone holding the pre-login cookie (session fixation) gets no account.
     assert!(me_with_cookie(&app, &before).await.account.is_none());
+    // Signing out deletes the session from the store, not just the account from it.
+    let r = b.post(app.url("/auth/logout")).send().await.unwrap();
+    assert_eq!(location(&r), "/");
+    let kept = session_in_redis(&mut conn, &after_id).await;
+    assert!(!kept, "signing out deletes the session from Redis");
+    assert!(me_with_cookie(&app, &after).await.account.is_none());
 }
 
 // ---- Rooms and their owners ----

@@ -61,10 +61,21 @@ test("sign in, create a room, see it in /rooms, revoke it, the link is gone", as
   // Ada manages her rooms in another tab; the first keeps sharing.
   const manager = await page.context().newPage();
   manager.on("pageerror", (e) => errors.push(e.message));
-  await manager.goto(`${server.base}/rooms`);
-  await waitHydrated(manager);
+  // The finished download reports itself (once per ticket) and both tabs are in the room:
+  // the listing shows 1 completed and 2 online. The report may land just after the page
+  // says done, so the listing is loaded again until it is counted.
   const card = manager.locator(`[data-testid="my-room"][data-room="${id}"]`);
-  await card.waitFor();
+  const fact = (testid) => card.locator(`[data-testid="${testid}"]`).innerText();
+  for (let tries = 0; ; tries++) {
+    await manager.goto(`${server.base}/rooms`);
+    await waitHydrated(manager);
+    await card.waitFor();
+    if ((await fact("my-room-completed")) === "1" || tries === 20) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(await fact("my-room-completed"), "1", "the finished download is counted");
+  assert.equal(await fact("my-room-online"), "2", "the sharer and the downloader are online");
+  assert.equal(await fact("my-room-size"), "15.6 KiB");
   assert.equal(await card.locator('[data-testid="my-room-title"]').innerText(), "minutes.txt");
   assert.equal(await card.locator('[data-testid="my-room-link"]').innerText(), link);
   // Created now, expiring after the default week.
@@ -93,6 +104,20 @@ test("sign in, create a room, see it in /rooms, revoke it, the link is gone", as
     return window.jsQR(g.getImageData(0, 0, 400, 400).data, 400, 400)?.data;
   });
   assert.equal(decoded, link);
+
+  // Move its expiry to 30 days from now.
+  await card.locator('[data-testid="my-room-expiry-choice"]').selectOption("720");
+  const setAt = Date.now();
+  await card.locator('[data-testid="my-room-set-expiry"]').click();
+  await manager.waitForFunction(
+    ([id, from]) => {
+      const text = document.querySelector(`[data-room="${id}"] [data-testid="my-room-expires"]`)?.innerText;
+      const at = text && Date.parse(text.replace(" UTC", "Z").replace(" ", "T"));
+      return at && Math.abs(at - (from + 720 * 3600 * 1000)) < 5 * 60_000;
+    },
+    [id, setAt],
+    { timeout: 15_000 },
+  );
 
   // Rename it, then close it.
   await card.locator('[data-testid="my-room-title-input"]').fill("Meeting notes");

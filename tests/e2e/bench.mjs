@@ -12,12 +12,17 @@
 //     build, with a local bittorrent-tracker WebSocket tracker) in the same Chromium: time
 //     from the leechers opening the link (adding the magnet) until all three have every
 //     piece. Ratio = WebTorrent time / meshdrop time (above 1 means meshdrop is faster).
+//     Measured in two setups, both apps in each: every peer in an incognito context of its
+//     own, and every peer a site of its own in one browser with an on-disk profile (each
+//     keeps its download in its own OPFS on disk, as in a person's browser).
+// Hashing: choosing a file on /upload → the link (hashing in the page's workers), against
+//     reading the same file the same way without hashing, in the same page.
 // P4: a LARGE_MIB download to disk in its own browser (on-disk profile): the receiving
 //     renderer's peak RSS (VmHWM, sampled through the run), against the file size.
 // First byte: link opened → first verified piece, median of 10 fresh contexts.
 //
 // `node tests/e2e/bench.mjs` after a release bundle exists (scripts/test.sh runs it);
-// BENCH_ONLY=p4 (or p1,p2,first) runs a subset.
+// BENCH_ONLY=p4 (or p1,p2,hash,first) runs a subset; p1 and p2 include the hashing rows.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, openSync, writeSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -96,11 +101,38 @@ async function watchFor(page, selector, timeoutMs = 1_800_000) {
   return { at: () => page.evaluate((selector) => window.__seen[selector], selector) };
 }
 
+/** One browser with an on-disk profile in which every peer is a site of its own
+ *  (peer0.test, peer1.test, …: a host-resolver rule sends them all to this server, and they
+ *  are treated as secure, as 127.0.0.1 is). Each site keeps its download in its own OPFS
+ *  on disk, as in a person's browser, and all share one network service, as the incognito
+ *  contexts of one browser do. (Pages of one site would share one OPFS, so only one of
+ *  them could download a room.) `open(i)` opens a page of site i. */
+async function sitesBrowser(count) {
+  const port = new URL(server.base).port;
+  const origins = Array.from({ length: count }, (_, i) => `http://peer${i}.test:${port}`);
+  const profile = mkdtempSync(join(tmpdir(), "meshdrop-bench-sites-"));
+  const b = await launchProfile(profile, origins, {
+    args: ["--host-resolver-rules=MAP *.test 127.0.0.1", `--unsafely-treat-insecure-origin-as-secure=${origins.join(",")}`],
+  });
+  return {
+    origins,
+    async open(i) {
+      const page = await b.context.newPage();
+      return { context: b.context, page, base: origins[i], close: () => page.close() };
+    },
+    async close() {
+      await b.context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Seeds `path` from /upload and returns the room link once the tab is seeding, with the
- *  time from choosing the file to the link (hashing in the worker, plus creating the room). */
+ *  time from choosing the file to the link (hashing in the worker, plus creating the room).
+ *  The page opens on the origin `open()` names (`base`), else on the server's own. */
 async function seed(path, open = peerPage) {
   const s = await open();
-  await s.page.goto(`${server.base}/upload`);
+  await s.page.goto(`${s.base || server.base}/upload`);
   await waitHydrated(s.page);
   const shown = await watchFor(s.page, '[data-testid="share-link"]');
   const started = Date.now();
@@ -112,6 +144,68 @@ async function seed(path, open = peerPage) {
   const workerSeconds = Number(await s.page.locator('[data-testid="share"]').getAttribute("data-hash-secs"));
   await s.page.waitForSelector('[data-phase="seeding"]');
   return { ...s, link, hashSeconds, workerSeconds };
+}
+
+/** Reads `path` in `page` the way the upload page's hashing workers read a picked file
+ *  (assets/hash-worker.js: two workers, every other 16 MiB run each, two runs in flight
+ *  per worker, a BYOB reader into one reused buffer per run) but hashes nothing: how fast
+ *  this browser hands a page a picked file at all, the ceiling for hashing one. Best of 2,
+ *  seconds. */
+async function readAlone(page, path) {
+  await page.evaluate(() => {
+    const input = document.createElement("input");
+    input.type = "file";
+    input.id = "bench-read-file";
+    input.hidden = true;
+    document.body.append(input);
+  });
+  await page.setInputFiles("#bench-read-file", path);
+  return page.evaluate(async () => {
+    const file = document.getElementById("bench-read-file").files[0];
+    const worker = `
+      const RUN = 16 << 20;
+      self.onmessage = async ({ data: { file, part, parts } }) => {
+        const runs = [];
+        for (let at = 0, k = 0; at < file.size; at += RUN, k++) if (k % parts === part) runs.push(at);
+        let next = 0, read = 0;
+        const lane = async () => {
+          let buffer = new ArrayBuffer(RUN);
+          while (next < runs.length) {
+            const at = runs[next++];
+            const blob = file.slice(at, Math.min(at + RUN, file.size));
+            const reader = blob.stream().getReader({ mode: "byob" });
+            let filled = 0;
+            while (filled < blob.size) {
+              const { value, done } = await reader.read(new Uint8Array(buffer, filled, buffer.byteLength - filled));
+              if (done) break;
+              buffer = value.buffer;
+              filled += value.byteLength;
+            }
+            reader.releaseLock();
+            read += filled;
+          }
+        };
+        await Promise.all([lane(), lane()]);
+        self.postMessage(read);
+      };`;
+    const url = URL.createObjectURL(new Blob([worker], { type: "text/javascript" }));
+    let best = Infinity;
+    for (let round = 0; round < 2; round++) {
+      const workers = [new Worker(url), new Worker(url)];
+      const t0 = performance.now();
+      const read = await Promise.all(
+        workers.map((w, part) => new Promise((resolve) => {
+          w.onmessage = (e) => resolve(e.data);
+          w.postMessage({ file, part, parts: workers.length });
+        })),
+      );
+      best = Math.min(best, (performance.now() - t0) / 1000);
+      workers.forEach((w) => w.terminate());
+      if (read[0] + read[1] !== file.size) throw new Error(`read ${read[0] + read[1]} of ${file.size} bytes`);
+    }
+    URL.revokeObjectURL(url);
+    return best;
+  });
 }
 
 /** SHA-256 of the same 64 MiB in memory, in 256 KiB pieces, in the upload page: SubtleCrypto
@@ -242,14 +336,15 @@ async function meshdropOnce(link, open = peerPage) {
   return { seconds, cpuMs, messagesOut, messagesIn };
 }
 
-/** 1 seeder → LEECHERS leechers over meshdrop: seconds until every leecher is done. */
-async function meshdropSwarm(seeder) {
-  const link = seeder.link;
+/** 1 seeder → LEECHERS leechers over meshdrop: seconds until every leecher is done.
+ *  `open(i)` opens leecher i's page, which opens the room's link on its own origin. */
+async function meshdropSwarm(seeder, open = () => peerPage()) {
+  const path = new URL(seeder.link).pathname;
   const leechers = [];
-  for (let i = 0; i < LEECHERS; i++) leechers.push(await peerPage());
+  for (let i = 0; i < LEECHERS; i++) leechers.push(await open(i));
   const started = Date.now();
   const cpu0 = chromiumCpuMs();
-  await Promise.all(leechers.map((l) => l.page.goto(link)));
+  await Promise.all(leechers.map((l) => l.page.goto(`${l.base || server.base}${path}`)));
   // Each leecher's own finish: a swarm that leaves one leecher alone at the end wastes the
   // cores the others no longer use.
   const finished = await Promise.all(
@@ -269,13 +364,14 @@ async function meshdropSwarm(seeder) {
   return { seconds, wasted, finished, cpuMs, seeded };
 }
 
-/** A page of our origin with WebTorrent's browser build loaded as `window.WebTorrent`. */
-async function webtorrentPage() {
-  const p = await peerPage();
-  await p.context.route("**/__bench/webtorrent.min.js", (route) =>
+/** A page of our origin (or the one `open()` names) with WebTorrent's browser build loaded
+ *  as `window.WebTorrent`. */
+async function webtorrentPage(open = peerPage) {
+  const p = await open();
+  await p.page.route("**/__bench/webtorrent.min.js", (route) =>
     route.fulfill({ body: WEBTORRENT_JS, contentType: "text/javascript" }),
   );
-  await p.page.goto(`${server.base}/`);
+  await p.page.goto(`${p.base || server.base}/`);
   await p.page.evaluate(async () => {
     window.WebTorrent = (await import("/__bench/webtorrent.min.js")).default;
   });
@@ -283,15 +379,16 @@ async function webtorrentPage() {
 }
 
 /** The same with WebTorrent: the seeder seeds the file (hashing excluded from the time),
- *  the leechers add its magnet link; seconds until all of them are done. */
-async function webtorrentSwarm(path) {
+ *  the leechers add its magnet link; seconds until all of them are done. `open(0)` opens
+ *  the seeder's page, `open(i)` leecher i's. */
+async function webtorrentSwarm(path, open = () => peerPage()) {
   const port = await freePort();
   const tracker = new TrackerServer({ udp: false, http: true, ws: true, stats: false });
   await new Promise((resolve) => tracker.listen(port, "127.0.0.1", resolve));
   const announce = `ws://127.0.0.1:${port}`;
   const options = { tracker: { rtcConfig: { iceServers: [] } } };
   try {
-    const seeder = await webtorrentPage();
+    const seeder = await webtorrentPage(() => open(0));
     await seeder.page.evaluate(() => {
       const input = document.createElement("input");
       input.type = "file";
@@ -309,7 +406,7 @@ async function webtorrentSwarm(path) {
       { announce, options },
     );
     const leechers = [];
-    for (let i = 0; i < LEECHERS; i++) leechers.push(await webtorrentPage());
+    for (let i = 0; i < LEECHERS; i++) leechers.push(await webtorrentPage(() => open(i + 1)));
     const started = Date.now();
     const cpu0 = chromiumCpuMs();
     const finished = await Promise.all(
@@ -384,7 +481,7 @@ try {
   const mib = (n) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
   const rows = [];
 
-  if (ONLY.has("p1") || ONLY.has("p2")) {
+  if (ONLY.has("p1") || ONLY.has("p2") || ONLY.has("hash")) {
     const big = randomFile("p1.bin", SIZE_MIB);
     // CPU of every Chromium process (both pages, the network service, the browser) per MB
     // moved: on 2 cores the transfer is CPU-bound, so this is what decides the ratio.
@@ -423,22 +520,37 @@ try {
       }
     }
     const seeder = await seed(big);
+    // The same page reads the same file again without hashing: the ceiling for hashing.
+    const readSeconds = await readAlone(seeder.page, big);
     if (ONLY.has("p2")) {
-      const mesh = await meshdropSwarm(seeder);
-      await seeder.close();
-      const torrent = await webtorrentSwarm(big);
-      const dup = ((100 * mesh.wasted) / (LEECHERS * bytes)).toFixed(1);
       // When each leecher finished, and how many of the 2 cores Chromium kept busy.
       const detail = (run) =>
         `leechers done at ${[...run.finished].sort((x, y) => x - y).map((t) => t.toFixed(1)).join(", ")} s; ${(run.cpuMs / 1000 / run.seconds).toFixed(2)} cores busy`;
-      rows.push(
-        `| P2: ${SIZE_MIB} MiB, 1 seeder → ${LEECHERS} leechers, until all are done (s) | ${mesh.seconds.toFixed(1)} (${detail(mesh)}; bytes received twice: ${dup}% of the file per leecher; the seeder sent ${(mesh.seeded / bytes).toFixed(2)}× the file) | WebTorrent 3.0.21 ${torrent.seconds.toFixed(1)} (${detail(torrent)}) | **${(torrent.seconds / mesh.seconds).toFixed(2)}** |`,
-      );
+      const p2 = (where, mesh, torrent) => {
+        const dup = ((100 * mesh.wasted) / (LEECHERS * bytes)).toFixed(1);
+        rows.push(
+          `| P2: ${SIZE_MIB} MiB, 1 seeder → ${LEECHERS} leechers, ${where}, until all are done (s) | ${mesh.seconds.toFixed(1)} (${detail(mesh)}; bytes received twice: ${dup}% of the file per leecher; the seeder sent ${(mesh.seeded / bytes).toFixed(2)}× the file) | WebTorrent 3.0.21 ${torrent.seconds.toFixed(1)} (${detail(torrent)}) | **${(torrent.seconds / mesh.seconds).toFixed(2)}** |`,
+        );
+      };
+      // Incognito contexts of one browser: the seeder already shares.
+      const mesh = await meshdropSwarm(seeder);
+      await seeder.close();
+      p2("incognito contexts", mesh, await webtorrentSwarm(big));
+      // A site per peer in one browser with an on-disk profile, both apps in one browser.
+      const sites = await sitesBrowser(LEECHERS + 1);
+      try {
+        const onDisk = await seed(big, () => sites.open(0));
+        const meshOnDisk = await meshdropSwarm(onDisk, (i) => sites.open(i + 1));
+        await onDisk.close();
+        p2("one browser, on-disk profile, a site per peer", meshOnDisk, await webtorrentSwarm(big, (i) => sites.open(i)));
+      } finally {
+        await sites.close();
+      }
     } else {
       await seeder.close();
     }
     rows.push(
-      `| hashing ${SIZE_MIB} MiB in the upload page's workers, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s; reading and hashing alone ${seeder.workerSeconds.toFixed(2)} s, ${(mb / 1000 / seeder.workerSeconds).toFixed(2)} GB/s) | | |`,
+      `| hashing ${SIZE_MIB} MiB in the upload page's workers, until the link shows (s) | ${seeder.hashSeconds.toFixed(1)} (${(mb / 1000 / seeder.hashSeconds).toFixed(2)} GB/s; reading and hashing alone ${seeder.workerSeconds.toFixed(2)} s, ${(mb / 1000 / seeder.workerSeconds).toFixed(2)} GB/s) | reading the same file the same way without hashing, best of 2: ${readSeconds.toFixed(2)} s (${(mb / 1000 / readSeconds).toFixed(2)} GB/s) | **${(readSeconds / seeder.workerSeconds).toFixed(2)}** of the reading rate |`,
     );
     rmSync(big);
     const d = await digestAlone();

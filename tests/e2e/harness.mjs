@@ -131,14 +131,15 @@ const BROWSER_ARGS = [
 ];
 
 /** A browser with an on-disk profile (storage survives quitting it), allowed to use WebRTC
- *  on loopback for `origin`. Returns its one page. */
-export async function launchProfile(profileDir, origin) {
+ *  on loopback for `origin` (or each of several origins). `args` are added to the launch
+ *  flags. Returns its one page. */
+export async function launchProfile(profileDir, origin, { args = [] } = {}) {
   const context = await chromium.launchPersistentContext(profileDir, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: BROWSER_ARGS,
+    args: [...BROWSER_ARGS, ...args],
     acceptDownloads: true,
   });
-  await context.grantPermissions(["camera", "microphone"], { origin });
+  for (const o of [origin].flat()) await context.grantPermissions(["camera", "microphone"], { origin: o });
   const page = context.pages()[0] || (await context.newPage());
   return { context, page };
 }

@@ -120,7 +120,7 @@ fn RoomCard(room: OwnedRoom, on_change: EventHandler<()>) -> Element {
                 if more_files > 0 { " and {more_files} more" }
             }
             dl { class: "mt-3 grid grid-cols-2 gap-x-4 gap-y-1 text-sm sm:grid-cols-3",
-                Fact { label: "Size", value: human_size(room.total_size) }
+                Fact { label: "Size", value: human_size(room.total_size), testid: "my-room-size" }
                 Fact { label: "Created", value: utc_datetime(room.created_at), testid: "my-room-created" }
                 Fact { label: "Expires", value: utc_datetime(room.expires_at), testid: "my-room-expires" }
                 Fact { label: "Completed downloads", value: room.completed.to_string(), testid: "my-room-completed" }
