@@ -1,6 +1,7 @@
 // Hashes files for /upload off the page's main thread. Message in:
-// { id, files, piece_size, part, parts }: this worker takes every `parts`-th run starting at
-// `part`, so several workers share the files. Out: { id, done } as progress (bytes hashed),
+// { id, files, piece_size, part, parts, hash }: this worker takes every `parts`-th run
+// starting at `part`, so several workers share the files. `hash: false` reads the same way
+// and hashes nothing (the browser benchmark's baseline: how fast the files can be read). Out: { id, done } as progress (bytes hashed),
 // then { id, done, hashes, owned } (hashes 32 bytes per piece of the whole room, `owned` 1
 // for each piece this worker hashed) or { id, error }.
 // Files are read lazily with Blob.slice in runs of whole pieces (up to 16 MiB, so a run
@@ -27,7 +28,7 @@ async function readInto(blob, buffer) {
 }
 
 self.onmessage = async (event) => {
-  const { id, files, piece_size: pieceSize, part = 0, parts = 1 } = event.data;
+  const { id, files, piece_size: pieceSize, part = 0, parts = 1, hash = true } = event.data;
   try {
     // Runs of consecutive pieces of one file: [file, offset, length, first piece index].
     const runs = [];
@@ -58,7 +59,7 @@ self.onmessage = async (event) => {
         const data = await readInto(file.slice(offset, offset + len), buffer);
         buffer = data.buffer;
         const digests = [];
-        for (let at = 0; at < len; at += pieceSize) {
+        for (let at = 0; hash && at < len; at += pieceSize) {
           digests.push(crypto.subtle.digest("SHA-256", data.subarray(at, Math.min(at + pieceSize, len))));
         }
         const results = await Promise.all(digests);

@@ -39,6 +39,7 @@ const P1_ROUNDS = Number(process.env.BENCH_P1_ROUNDS || 3);
 const LEECHERS = 3;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WEBTORRENT_JS = readFileSync(join(HERE, "node_modules", "webtorrent", "dist", "webtorrent.min.js"));
+const HASH_WORKER_JS = readFileSync(join(HERE, "..", "..", "assets", "hash-worker.js"), "utf8");
 
 const server = await startServer({ RUST_LOG: "warn" });
 const browser = await launchBrowser();
@@ -146,9 +147,9 @@ async function seed(path, open = peerPage) {
   return { ...s, link, hashSeconds, workerSeconds };
 }
 
-/** Reads `path` in `page` the way the upload page's hashing workers read a picked file
- *  (assets/hash-worker.js: two workers, every other 16 MiB run each, two runs in flight
- *  per worker, a BYOB reader into one reused buffer per run) but hashes nothing: how fast
+/** Reads `path` in `page` with the upload page's own hashing worker
+ *  (assets/hash-worker.js: two workers, every other 16 MiB run each, two runs in flight per
+ *  worker, a BYOB reader into one reused buffer per run), told to hash nothing: how fast
  *  this browser hands a page a picked file at all, the ceiling for hashing one. Best of 2,
  *  seconds. */
 async function readAlone(page, path) {
@@ -160,43 +161,20 @@ async function readAlone(page, path) {
     document.body.append(input);
   });
   await page.setInputFiles("#bench-read-file", path);
-  return page.evaluate(async () => {
+  return page.evaluate(async (source) => {
     const file = document.getElementById("bench-read-file").files[0];
-    const worker = `
-      const RUN = 16 << 20;
-      self.onmessage = async ({ data: { file, part, parts } }) => {
-        const runs = [];
-        for (let at = 0, k = 0; at < file.size; at += RUN, k++) if (k % parts === part) runs.push(at);
-        let next = 0, read = 0;
-        const lane = async () => {
-          let buffer = new ArrayBuffer(RUN);
-          while (next < runs.length) {
-            const at = runs[next++];
-            const blob = file.slice(at, Math.min(at + RUN, file.size));
-            const reader = blob.stream().getReader({ mode: "byob" });
-            let filled = 0;
-            while (filled < blob.size) {
-              const { value, done } = await reader.read(new Uint8Array(buffer, filled, buffer.byteLength - filled));
-              if (done) break;
-              buffer = value.buffer;
-              filled += value.byteLength;
-            }
-            reader.releaseLock();
-            read += filled;
-          }
-        };
-        await Promise.all([lane(), lane()]);
-        self.postMessage(read);
-      };`;
-    const url = URL.createObjectURL(new Blob([worker], { type: "text/javascript" }));
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
     let best = Infinity;
     for (let round = 0; round < 2; round++) {
       const workers = [new Worker(url), new Worker(url)];
       const t0 = performance.now();
       const read = await Promise.all(
-        workers.map((w, part) => new Promise((resolve) => {
-          w.onmessage = (e) => resolve(e.data);
-          w.postMessage({ file, part, parts: workers.length });
+        workers.map((w, part) => new Promise((resolve, reject) => {
+          w.onmessage = ({ data }) => {
+            if (data.error) reject(new Error(data.error));
+            else if (data.hashes) resolve(data.done);
+          };
+          w.postMessage({ id: 1, files: [file], piece_size: 256 << 10, part, parts: workers.length, hash: false });
         })),
       );
       best = Math.min(best, (performance.now() - t0) / 1000);
@@ -205,7 +183,7 @@ async function readAlone(page, path) {
     }
     URL.revokeObjectURL(url);
     return best;
-  });
+  }, HASH_WORKER_JS);
 }
 
 /** SHA-256 of the same 64 MiB in memory, in 256 KiB pieces, in the upload page: SubtleCrypto
