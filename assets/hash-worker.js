@@ -1,8 +1,8 @@
 // Hashes files for /upload off the page's main thread. Message in:
 // { id, files, piece_size, part, parts, hash }: this worker takes every `parts`-th run
 // starting at `part`, so several workers share the files. `hash: false` reads the same way
-// and hashes nothing (the browser benchmark's baseline: how fast the files can be read). Out: { id, done } as progress (bytes hashed),
-// then { id, done, hashes, owned } (hashes 32 bytes per piece of the whole room, `owned` 1
+// and hashes nothing (the browser benchmark's baseline: how fast the files can be read).
+// Out: { id, done } as progress (bytes read), then { id, done, hashes, owned } (hashes 32 bytes per piece of the whole room, `owned` 1
 // for each piece this worker hashed) or { id, error }.
 // Files are read lazily with Blob.slice in runs of whole pieces (up to 16 MiB, so a run
 // costs one read however small the pieces), into one reused buffer per run in flight, each

@@ -147,20 +147,26 @@ async function seed(path, open = peerPage) {
   return { ...s, link, hashSeconds, workerSeconds };
 }
 
+/** Adds a hidden file input with this `id` to `page` and picks `path` in it, as a person
+ *  choosing a file would: the page gets a `File` backed by the file on disk. */
+async function pickFile(page, id, path) {
+  await page.evaluate((id) => {
+    const input = document.createElement("input");
+    input.type = "file";
+    input.id = id;
+    input.hidden = true;
+    document.body.append(input);
+  }, id);
+  await page.setInputFiles(`#${id}`, path);
+}
+
 /** Reads `path` in `page` with the upload page's own hashing worker
  *  (assets/hash-worker.js: two workers, every other 16 MiB run each, two runs in flight per
  *  worker, a BYOB reader into one reused buffer per run), told to hash nothing: how fast
  *  this browser hands a page a picked file at all, the ceiling for hashing one. Best of 2,
  *  seconds. */
 async function readAlone(page, path) {
-  await page.evaluate(() => {
-    const input = document.createElement("input");
-    input.type = "file";
-    input.id = "bench-read-file";
-    input.hidden = true;
-    document.body.append(input);
-  });
-  await page.setInputFiles("#bench-read-file", path);
+  await pickFile(page, "bench-read-file", path);
   return page.evaluate(async (source) => {
     const file = document.getElementById("bench-read-file").files[0];
     const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
@@ -367,13 +373,7 @@ async function webtorrentSwarm(path, open = () => peerPage()) {
   const options = { tracker: { rtcConfig: { iceServers: [] } } };
   try {
     const seeder = await webtorrentPage(() => open(0));
-    await seeder.page.evaluate(() => {
-      const input = document.createElement("input");
-      input.type = "file";
-      input.id = "wt-file";
-      document.body.append(input);
-    });
-    await seeder.page.setInputFiles("#wt-file", path);
+    await pickFile(seeder.page, "wt-file", path);
     const magnet = await seeder.page.evaluate(
       ({ announce, options }) =>
         new Promise((resolve, reject) => {
