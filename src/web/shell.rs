@@ -1012,18 +1012,31 @@ impl State {
                 pieces,
                 data: Err(e),
             } => {
-                // The shared file changed, moved or went away (or the downloaded copy could
-                // not be read back): nothing this tab advertises can be trusted to come out
-                // right, and peers would only ask again and again. Stop, saying why.
                 let file = &self.files[self.layout.span(pieces.start).file as usize].name;
-                let why = if self.seeding {
-                    format!(
-                        "could not read {file} ({e}); it was changed, moved or deleted. \
-                         Share it again to go on."
-                    )
-                } else {
-                    format!("could not read the downloaded {file} back from storage ({e})")
-                };
+                if !self.seeding {
+                    // The downloaded copy could not be read back this once: those blocks
+                    // are refused (the peers ask someone else) and the tab goes on
+                    // sharing everything else. Stopping would take a full copy out of the
+                    // swarm just when the others may need it most.
+                    self.log.push(format!(
+                        "could not read piece {} of the downloaded {file} back from \
+                         storage ({e}); refused it to the peers that asked",
+                        pieces.start
+                    ));
+                    for piece in pieces {
+                        for (peer, block) in self.reading.remove(&piece).unwrap_or_default() {
+                            self.finish_read(peer, block, None);
+                        }
+                    }
+                    return;
+                }
+                // The shared file changed, moved or went away: nothing this tab advertises
+                // can be trusted to come out right, and peers would only ask again and
+                // again. Stop, saying why.
+                let why = format!(
+                    "could not read {file} ({e}); it was changed, moved or deleted. \
+                     Share it again to go on."
+                );
                 for piece in pieces {
                     self.reading.remove(&piece);
                 }
