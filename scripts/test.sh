@@ -32,35 +32,13 @@ phase "lint" lint
 phase "fuzz" fuzz
 phase "waiting for dx" wait_dx_tools
 phase "release build" build_bundle
-# The benchmarks build in the release build's profile and target directory, so they reuse
-# most of what it compiled (on a fresh machine 4 minutes instead of 9).
-bench() {
-  cargo bench --features server,sim --profile server-release --target "$(rustc -vV | sed -n 's/^host: //p')" \
-    --config 'profile.server-release.inherits="release"' --config 'profile.server-release.strip=false' "$@"
-}
-# A fresh machine reaches this point after about 55 minutes (a warm one after about 8):
-# there the swarm benchmark skips N = 1000 (about 2.5 minutes).
-if [ "$SECONDS" -lt 1800 ]; then SWARM_BENCH_ARGS=(); else SWARM_BENCH_ARGS=(-- quick); fi
-phase "swarm benchmark" bench --bench swarm "${SWARM_BENCH_ARGS[@]}"
-export PEERJS_DIR="$ROOT/benches/peerjs"
-phase "signaling load benchmark (vs PeerJS)" bench --bench signal_load
-
 phase "browser tests" node --test tests/e2e/
-# P1 and P2 run at a quarter of their full size (256 MiB); the full size is
-# BENCH_SIZE_MIB=1024 node tests/e2e/bench.mjs (about 25 minutes more). P4 runs at its full
-# size (4 GiB to disk, 8-10 minutes) when this run has the time. A warm machine reaches this
-# point after about 30 minutes; a fresh one (installing dioxus-cli and building everything
-# cold) after 65-72 (2026-12-02) or later on a slow day (on 2026-12-03, before dx compiled
-# in the background, the browser tests alone started after 73), and there the benchmark
-# shrinks to stay inside CI's 90 minutes: P4 at 1 GiB, and past 65 minutes P1 and P2 at
-# 128 MiB and P4 at 512 MiB (about 5 minutes in all).
-if [ "$SECONDS" -lt 2700 ]; then
-  default_large=4096 default_size=256
-elif [ "$SECONDS" -lt 3900 ]; then
-  default_large=1024 default_size=256
-else
-  default_large=512 default_size=128
-fi
-export BENCH_SIZE_MIB="${BENCH_SIZE_MIB:-$default_size}" BENCH_LARGE_MIB="${BENCH_LARGE_MIB:-$default_large}"
-phase "browser benchmark (P1, P2, P4, hashing, first byte)" node tests/e2e/bench.mjs
+
+# Every benchmark at smoke size: each must still run and print its ratios, so a broken
+# benchmark fails here. Full sizes are scripts/bench.sh's (docs/benchmarks.md).
+phase "swarm benchmark (smoke)" bench_cargo --bench swarm -- quick
+export PEERJS_DIR="$ROOT/benches/peerjs"
+phase "signaling load benchmark vs PeerJS (smoke)" bench_cargo --bench signal_load -- quick
+phase "browser benchmark (smoke)" env BENCH_SIZE_MIB=32 BENCH_LARGE_MIB=128 BENCH_P1_ROUNDS=1 \
+  BENCH_FIRST_RUNS=3 node tests/e2e/bench.mjs
 log "all tests passed in $SECONDS s"

@@ -16,7 +16,7 @@ pub const MAX_PIECE_SIZE: u32 = 16 * 1024 * 1024;
 /// Piece sizes are chosen so a room has at most about this many pieces (unless it is so large
 /// that even 16 MiB pieces exceed it). Small pieces keep the receiver's steady-state memory
 /// lower (a 4 GiB download, last minute of the run: 235 MiB with 256 KiB pieces against
-/// 252 MiB with 1 MiB pieces; see P4 in benches/FINDINGS.md); the hash layer this costs (32 bytes a
+/// 252 MiB with 1 MiB pieces; see P4 in docs/benchmarks.md); the hash layer this costs (32 bytes a
 /// piece) is sent once and cached once.
 pub const TARGET_MAX_PIECES: u64 = 16384;
 /// Hard ceiling on pieces per room: bounds bitfields and hash layers on the wire.

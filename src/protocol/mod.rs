@@ -10,6 +10,13 @@ pub mod signal;
 pub mod wire;
 
 pub use account::{Account, Me};
+
+/// A peer in a room, as numbered by the signaling server.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct PeerId(pub u64);
 pub use room::{
     CreateRoomRequest, CreatedRoom, FileEntry, InvalidRoom, OwnedRoom, RoomTicket, RoomView,
 };

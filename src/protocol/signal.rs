@@ -4,10 +4,10 @@
 //! it readable in the browser's network panel. Every message is bounded before it is parsed
 //! ([`MAX_SIGNAL_MESSAGE_BYTES`]) and every string in it after ([`ClientMessage::parse`]).
 
+use super::PeerId;
 use super::limits::{
     MAX_CANDIDATE_BYTES, MAX_ICE_SERVERS, MAX_SDP_BYTES, MAX_SIGNAL_MESSAGE_BYTES, MAX_TICKET_BYTES,
 };
-use crate::swarm::PeerId;
 use serde::{Deserialize, Serialize};
 
 /// WebRTC session negotiation, relayed verbatim between two peers of one room.

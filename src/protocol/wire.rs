@@ -3,7 +3,7 @@
 //! Every frame is `[type: u8][fields…]`, integers big-endian. Small control frames bound
 //! for the same peer at the same moment travel together in one `Batch`: in Chromium each
 //! data-channel message costs CPU of its own, and a 13-byte request sent back for every
-//! 64 KiB block received made a raw blast take twice as long (benches/FINDINGS.md, P1). Decoding checks every length
+//! 64 KiB block received made a raw blast take twice as long (docs/benchmarks.md, P1). Decoding checks every length
 //! against the bounds below before touching the bytes, never panics, and never allocates
 //! more than the frame it was given (payloads are zero-copy slices of the input).
 //!

@@ -19,127 +19,110 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Every variable, with its meaning, for the README table and error messages.
-pub const VARIABLES: &[(&str, &str)] = &[
-    ("IP", "address to listen on (default 127.0.0.1)"),
-    ("PORT", "port to listen on (default 8080)"),
-    (
-        "DATABASE_URL",
-        "postgres://… or sqlite:… (default: SQLite file in the data directory)",
-    ),
-    (
-        "MESHDROP_DATA_DIR",
-        "where the embedded database and generated secret live (default ./data)",
-    ),
-    (
-        "MESHDROP_JWT_SECRET",
-        "HMAC secret for room tickets, at least 32 bytes (default: generated once)",
-    ),
-    (
-        "MESHDROP_PUBLIC_URL",
-        "public base URL, e.g. https://drop.example.com (default http://IP:PORT)",
-    ),
-    (
-        "MESHDROP_ROOM_TTL_HOURS",
-        "how long a room lives, in hours (default 168)",
-    ),
-    (
-        "REDIS_URL",
-        "redis://… to share signaling and presence between server instances (default: in-process)",
-    ),
-    (
-        "MESHDROP_STUN_URLS",
-        "comma-separated stun: URLs handed to browsers (default none)",
-    ),
-    (
-        "MESHDROP_TURN_URLS",
-        "comma-separated turn:/turns: URLs of coturn servers sharing one secret (default none)",
-    ),
-    (
-        "MESHDROP_TURN_SECRET",
-        "coturn static-auth-secret; TURN URLs are handed out only with it",
-    ),
-    (
-        "MESHDROP_TICKET_TTL_SECS",
-        "lifetime of room tickets (default and most 86400; never beyond the room); tabs renew theirs before it ends, and a socket whose ticket expires unrenewed is closed (under a minute only makes sense in tests)",
-    ),
-    (
-        "MESHDROP_TURN_TTL_SECS",
-        "lifetime of minted TURN credentials (default 3600)",
-    ),
-    (
-        "MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR",
-        "rooms one address may create per hour (default 120)",
-    ),
-    (
-        "MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR",
-        "reports of finished downloads one address may send per hour (default 120; each can add a row to the room's count)",
-    ),
-    (
-        "MESHDROP_TRUSTED_PROXIES",
-        "comma-separated addresses or ranges (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for per-address limits (default none: the connecting address counts)",
-    ),
-    (
-        "MESHDROP_HUB_MAX_PEERS_PER_ROOM",
-        "peers in one room at once (default 2000)",
-    ),
-    (
-        "MESHDROP_HUB_MAX_SOCKETS_PER_IP",
-        "signaling sockets from one address at once (default 64)",
-    ),
-    (
-        "MESHDROP_HUB_MESSAGES_PER_SEC",
-        "signaling messages per second per socket (default 100, burst 5x)",
-    ),
-    (
-        "MESHDROP_HUB_HEARTBEAT_MS",
-        "ping interval; silent sockets drop after 3 (default 10000)",
-    ),
-    (
-        "MESHDROP_PURGE_INTERVAL_SECS",
-        "how often expired rooms are deleted (default 600)",
-    ),
-    (
-        "MESHDROP_GITHUB_CLIENT_ID",
-        "GitHub OAuth app client id; with the secret, shows \"Sign in with GitHub\"",
-    ),
-    (
-        "MESHDROP_GITHUB_CLIENT_SECRET",
-        "GitHub OAuth app client secret",
-    ),
-    (
-        "MESHDROP_GITHUB_AUTH_URL",
-        "override (tests): default https://github.com/login/oauth/authorize",
-    ),
-    (
-        "MESHDROP_GITHUB_TOKEN_URL",
-        "override (tests): default https://github.com/login/oauth/access_token",
-    ),
-    (
-        "MESHDROP_GITHUB_API_URL",
-        "override (tests): default https://api.github.com",
-    ),
-    (
-        "MESHDROP_GOOGLE_CLIENT_ID",
-        "Google OAuth client id; with the secret, shows \"Sign in with Google\"",
-    ),
-    (
-        "MESHDROP_GOOGLE_CLIENT_SECRET",
-        "Google OAuth client secret",
-    ),
-    (
-        "MESHDROP_GOOGLE_AUTH_URL",
-        "override (tests): default https://accounts.google.com/o/oauth2/v2/auth",
-    ),
-    (
-        "MESHDROP_GOOGLE_TOKEN_URL",
-        "override (tests): default https://oauth2.googleapis.com/token",
-    ),
-    (
-        "MESHDROP_GOOGLE_USERINFO_URL",
-        "override (tests): default https://openidconnect.googleapis.com/v1/userinfo",
-    ),
-];
+/// One environment variable the server reads: its name, its default as people read it, and
+/// what it means. The parser reads variables only through these, so the table below (and
+/// docs/configuration.md, checked against it) lists every one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Var {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+macro_rules! variables {
+    ($($id:ident: $default:literal, $meaning:literal;)*) => {
+        /// Each variable, by name.
+        #[allow(non_upper_case_globals)]
+        pub mod var {
+            $(pub const $id: super::Var = super::Var {
+                name: stringify!($id),
+                default: $default,
+                meaning: $meaning,
+            };)*
+        }
+        /// Every variable, in the order the documentation lists them.
+        pub const VARIABLES: &[Var] = &[$(var::$id),*];
+    };
+}
+
+variables! {
+    IP: "127.0.0.1",
+        "address to listen on";
+    PORT: "8080",
+        "port to listen on";
+    DATABASE_URL: "SQLite file in the data directory",
+        "`postgres://…` or `sqlite:…`: where rooms and accounts live";
+    MESHDROP_DATA_DIR: "./data",
+        "where the embedded database and the generated secret live";
+    MESHDROP_JWT_SECRET: "generated once, kept in the data directory",
+        "HMAC secret for room tickets, at least 32 bytes";
+    MESHDROP_PUBLIC_URL: "http://IP:PORT",
+        "public base URL, e.g. https://drop.example.com";
+    MESHDROP_ROOM_TTL_HOURS: "168",
+        "how long a room lives, in hours";
+    REDIS_URL: "in-process",
+        "`redis://…` to share signaling and presence between server instances";
+    MESHDROP_STUN_URLS: "none",
+        "comma-separated `stun:` URLs handed to browsers";
+    MESHDROP_TURN_URLS: "none",
+        "comma-separated `turn:`/`turns:` URLs of coturn servers sharing one secret";
+    MESHDROP_TURN_SECRET: "none",
+        "coturn's static-auth-secret; TURN URLs are handed out only with it";
+    MESHDROP_TICKET_TTL_SECS: "86400 (also the most)",
+        "lifetime of room tickets, never beyond the room; tabs renew theirs before it ends, and a socket whose ticket expires unrenewed is closed (under a minute only makes sense in tests)";
+    MESHDROP_TURN_TTL_SECS: "3600",
+        "lifetime of minted TURN credentials";
+    MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR: "120",
+        "rooms one address may create per hour";
+    MESHDROP_MAX_SIGNINS_PER_IP_PER_HOUR: "60",
+        "sign-ins one address may start per hour";
+    MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR: "120",
+        "reports of finished downloads one address may send per hour (each can add a row to the room's count)";
+    MESHDROP_TRUSTED_PROXIES: "none: the connecting address counts",
+        "comma-separated addresses or ranges (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for per-address limits";
+    MESHDROP_HUB_MAX_PEERS_PER_ROOM: "2000",
+        "peers in one room at once";
+    MESHDROP_HUB_MAX_SOCKETS_PER_IP: "64",
+        "signaling sockets from one address at once";
+    MESHDROP_HUB_MESSAGES_PER_SEC: "100",
+        "signaling messages per second per socket (bursts of 5 times as many)";
+    MESHDROP_HUB_HEARTBEAT_MS: "10000",
+        "ping interval; a socket silent for 3 of them is dropped";
+    MESHDROP_PURGE_INTERVAL_SECS: "600",
+        "how often expired rooms are deleted";
+    MESHDROP_GITHUB_CLIENT_ID: "none",
+        "GitHub OAuth app client id; with the secret, shows \"Sign in with GitHub\"";
+    MESHDROP_GITHUB_CLIENT_SECRET: "none",
+        "GitHub OAuth app client secret";
+    MESHDROP_GITHUB_AUTH_URL: "https://github.com/login/oauth/authorize",
+        "override for tests";
+    MESHDROP_GITHUB_TOKEN_URL: "https://github.com/login/oauth/access_token",
+        "override for tests";
+    MESHDROP_GITHUB_API_URL: "https://api.github.com",
+        "override for tests";
+    MESHDROP_GOOGLE_CLIENT_ID: "none",
+        "Google OAuth client id; with the secret, shows \"Sign in with Google\"";
+    MESHDROP_GOOGLE_CLIENT_SECRET: "none",
+        "Google OAuth client secret";
+    MESHDROP_GOOGLE_AUTH_URL: "https://accounts.google.com/o/oauth2/v2/auth",
+        "override for tests";
+    MESHDROP_GOOGLE_TOKEN_URL: "https://oauth2.googleapis.com/token",
+        "override for tests";
+    MESHDROP_GOOGLE_USERINFO_URL: "https://openidconnect.googleapis.com/v1/userinfo",
+        "override for tests";
+}
+
+/// The table of docs/configuration.md, generated from `VARIABLES`.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| Variable | Default | Meaning |\n|---|---|---|\n");
+    for v in VARIABLES {
+        table.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            v.name, v.default, v.meaning
+        ));
+    }
+    table
+}
 
 #[derive(Clone)]
 pub struct Settings {
@@ -248,9 +231,9 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+fn invalid(var: Var, reason: impl Into<String>) -> ConfigError {
     ConfigError {
-        var,
+        var: var.name,
         reason: reason.into(),
     }
 }
@@ -266,23 +249,26 @@ impl Settings {
     /// Parses settings from any lookup, so tests need not touch the process environment.
     /// A generated JWT secret is read from, or written to, the data directory.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let get = |v: Var| lookup(v.name).filter(|v| !v.trim().is_empty());
 
-        let ip = match get("IP") {
+        let ip = match get(var::IP) {
             Some(v) => v
                 .trim()
                 .parse()
-                .map_err(|_| invalid("IP", format!("not an IP address: {v:?}")))?,
+                .map_err(|_| invalid(var::IP, format!("not an IP address: {v:?}")))?,
             None => IpAddr::from([127, 0, 0, 1]),
         };
-        let port = match get("PORT") {
+        let port = match get(var::PORT) {
             Some(v) => v.trim().parse::<u16>().map_err(|_| {
-                invalid("PORT", format!("expected a port number 0-65535, got {v:?}"))
+                invalid(
+                    var::PORT,
+                    format!("expected a port number 0-65535, got {v:?}"),
+                )
             })?,
             None => 8080,
         };
-        let data_dir = PathBuf::from(get("MESHDROP_DATA_DIR").unwrap_or_else(|| "data".into()));
-        let database = match get("DATABASE_URL") {
+        let data_dir = PathBuf::from(get(var::MESHDROP_DATA_DIR).unwrap_or_else(|| "data".into()));
+        let database = match get(var::DATABASE_URL) {
             None => DatabaseUrl::Sqlite(sqlite_url(&data_dir.join("meshdrop.db"))),
             Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => {
                 DatabaseUrl::Postgres(SecretString::from(v))
@@ -290,12 +276,12 @@ impl Settings {
             Some(v) if v.starts_with("sqlite:") => DatabaseUrl::Sqlite(v),
             Some(_) => {
                 return Err(invalid(
-                    "DATABASE_URL",
+                    var::DATABASE_URL,
                     "must start with postgres://, postgresql:// or sqlite:",
                 ));
             }
         };
-        let public_url = match get("MESHDROP_PUBLIC_URL") {
+        let public_url = match get(var::MESHDROP_PUBLIC_URL) {
             Some(v) => {
                 let v = v.trim().trim_end_matches('/').to_owned();
                 let rest = v
@@ -305,7 +291,7 @@ impl Settings {
                     Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => v,
                     _ => {
                         return Err(invalid(
-                            "MESHDROP_PUBLIC_URL",
+                            var::MESHDROP_PUBLIC_URL,
                             format!("expected http(s)://host[:port], got {v:?}"),
                         ));
                     }
@@ -316,18 +302,18 @@ impl Settings {
                 IpAddr::V4(v4) => format!("http://{v4}:{port}"),
             },
         };
-        let room_ttl_secs = match get("MESHDROP_ROOM_TTL_HOURS") {
+        let room_ttl_secs = match get(var::MESHDROP_ROOM_TTL_HOURS) {
             Some(v) => {
                 let hours: i64 = v.trim().parse().map_err(|_| {
                     invalid(
-                        "MESHDROP_ROOM_TTL_HOURS",
+                        var::MESHDROP_ROOM_TTL_HOURS,
                         format!("expected a whole number of hours, got {v:?}"),
                     )
                 })?;
                 let secs = hours.saturating_mul(3600);
                 if !(MIN_ROOM_TTL_SECS..=MAX_ROOM_TTL_SECS).contains(&secs) {
                     return Err(invalid(
-                        "MESHDROP_ROOM_TTL_HOURS",
+                        var::MESHDROP_ROOM_TTL_HOURS,
                         format!("must be between 1 and {} hours", MAX_ROOM_TTL_SECS / 3600),
                     ));
                 }
@@ -335,11 +321,11 @@ impl Settings {
             }
             None => DEFAULT_ROOM_TTL_SECS,
         };
-        let (jwt_secret, jwt_secret_generated) = match lookup("MESHDROP_JWT_SECRET") {
+        let (jwt_secret, jwt_secret_generated) = match lookup(var::MESHDROP_JWT_SECRET.name) {
             Some(v) if v.len() >= MIN_JWT_SECRET_BYTES => (JwtSecret::new(v.into_bytes()), false),
             Some(v) => {
                 return Err(invalid(
-                    "MESHDROP_JWT_SECRET",
+                    var::MESHDROP_JWT_SECRET,
                     format!(
                         "must be at least {MIN_JWT_SECRET_BYTES} bytes, got {}",
                         v.len()
@@ -350,13 +336,13 @@ impl Settings {
                 .map(|secret| (secret, true))
                 .map_err(|e| {
                     invalid(
-                        "MESHDROP_DATA_DIR",
+                        var::MESHDROP_DATA_DIR,
                         format!("cannot keep the generated JWT secret there: {e:#}"),
                     )
                 })?,
         };
-        let list = |k: &str| -> Vec<String> {
-            get(k)
+        let list = |v: Var| -> Vec<String> {
+            get(v)
                 .map(|v| {
                     v.split(',')
                         .map(|u| u.trim().to_owned())
@@ -366,15 +352,15 @@ impl Settings {
                 .unwrap_or_default()
         };
         let ice = IceConfig {
-            stun_urls: list("MESHDROP_STUN_URLS"),
-            turn_urls: list("MESHDROP_TURN_URLS"),
-            turn_secret: get("MESHDROP_TURN_SECRET").map(SecretString::from),
-            turn_ttl_secs: number(&get, "MESHDROP_TURN_TTL_SECS", 3600, 60..=7 * 24 * 3600)?,
+            stun_urls: list(var::MESHDROP_STUN_URLS),
+            turn_urls: list(var::MESHDROP_TURN_URLS),
+            turn_secret: get(var::MESHDROP_TURN_SECRET).map(SecretString::from),
+            turn_ttl_secs: number(&get, var::MESHDROP_TURN_TTL_SECS, 3600, 60..=7 * 24 * 3600)?,
         };
         for url in &ice.stun_urls {
             if !url.starts_with("stun:") && !url.starts_with("stuns:") {
                 return Err(invalid(
-                    "MESHDROP_STUN_URLS",
+                    var::MESHDROP_STUN_URLS,
                     format!("not a stun: URL: {url:?}"),
                 ));
             }
@@ -382,40 +368,40 @@ impl Settings {
         for url in &ice.turn_urls {
             if !url.starts_with("turn:") && !url.starts_with("turns:") {
                 return Err(invalid(
-                    "MESHDROP_TURN_URLS",
+                    var::MESHDROP_TURN_URLS,
                     format!("not a turn: URL: {url:?}"),
                 ));
             }
         }
         if ice.stun_urls.len() + ice.turn_urls.len() > MAX_ICE_SERVERS {
             return Err(invalid(
-                "MESHDROP_TURN_URLS",
+                var::MESHDROP_TURN_URLS,
                 format!("at most {MAX_ICE_SERVERS} STUN and TURN URLs in all"),
             ));
         }
         let defaults = HubLimits::default();
         let heartbeat_ms = number(
             &get,
-            "MESHDROP_HUB_HEARTBEAT_MS",
+            var::MESHDROP_HUB_HEARTBEAT_MS,
             defaults.heartbeat_ms as i64,
             100..=600_000,
         )? as u64;
         let messages_per_sec = number(
             &get,
-            "MESHDROP_HUB_MESSAGES_PER_SEC",
+            var::MESHDROP_HUB_MESSAGES_PER_SEC,
             defaults.messages_per_sec.into(),
             1..=1_000_000,
         )? as u32;
         let hub = HubLimits {
             max_peers_per_room: number(
                 &get,
-                "MESHDROP_HUB_MAX_PEERS_PER_ROOM",
+                var::MESHDROP_HUB_MAX_PEERS_PER_ROOM,
                 defaults.max_peers_per_room as i64,
                 2..=100_000,
             )? as usize,
             max_sockets_per_ip: number(
                 &get,
-                "MESHDROP_HUB_MAX_SOCKETS_PER_IP",
+                var::MESHDROP_HUB_MAX_SOCKETS_PER_IP,
                 defaults.max_sockets_per_ip as i64,
                 1..=1_000_000,
             )? as usize,
@@ -424,7 +410,7 @@ impl Settings {
             heartbeat_ms,
             ..defaults
         };
-        let redis_url = match get("REDIS_URL") {
+        let redis_url = match get(var::REDIS_URL) {
             Some(v)
                 if v.starts_with("redis://")
                     || v.starts_with("rediss://")
@@ -435,7 +421,7 @@ impl Settings {
             }
             Some(_) => {
                 return Err(invalid(
-                    "REDIS_URL",
+                    var::REDIS_URL,
                     "must start with redis://, rediss:// or unix://",
                 ));
             }
@@ -451,7 +437,7 @@ impl Settings {
             room_ttl_secs,
             ticket_ttl_secs: number(
                 &get,
-                "MESHDROP_TICKET_TTL_SECS",
+                var::MESHDROP_TICKET_TTL_SECS,
                 TICKET_TTL_SECS,
                 1..=TICKET_TTL_SECS,
             )?,
@@ -459,26 +445,25 @@ impl Settings {
             redis_url,
             rooms_per_ip_per_hour: number(
                 &get,
-                "MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR",
+                var::MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR,
                 120,
                 1..=10_000_000,
             )? as usize,
             signins_per_ip_per_hour: number(
                 &get,
-                "MESHDROP_MAX_SIGNINS_PER_IP_PER_HOUR",
+                var::MESHDROP_MAX_SIGNINS_PER_IP_PER_HOUR,
                 60,
                 1..=10_000_000,
             )? as usize,
             completions_per_ip_per_hour: number(
                 &get,
-                "MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR",
+                var::MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR,
                 120,
                 1..=10_000_000,
             )? as usize,
-            trusted_proxies: match get("MESHDROP_TRUSTED_PROXIES") {
-                Some(v) => {
-                    TrustedProxies::parse(&v).map_err(|e| invalid("MESHDROP_TRUSTED_PROXIES", e))?
-                }
+            trusted_proxies: match get(var::MESHDROP_TRUSTED_PROXIES) {
+                Some(v) => TrustedProxies::parse(&v)
+                    .map_err(|e| invalid(var::MESHDROP_TRUSTED_PROXIES, e))?,
                 None => TrustedProxies::default(),
             },
             ice,
@@ -487,7 +472,7 @@ impl Settings {
                 .into_iter()
                 .filter_map(|p| provider_settings(&get, p).transpose())
                 .collect::<Result<_, _>>()?,
-            purge_interval_secs: number(&get, "MESHDROP_PURGE_INTERVAL_SECS", 600, 1..=86_400)?
+            purge_interval_secs: number(&get, var::MESHDROP_PURGE_INTERVAL_SECS, 600, 1..=86_400)?
                 as u64,
         })
     }
@@ -496,23 +481,23 @@ impl Settings {
 /// A provider's settings when its client id and secret are both set. Endpoint overrides
 /// must be http(s) URLs.
 fn provider_settings(
-    get: &impl Fn(&str) -> Option<String>,
+    get: &impl Fn(Var) -> Option<String>,
     provider: Provider,
 ) -> Result<Option<ProviderSettings>, ConfigError> {
     let (id_var, secret_var, auth_var, token_var, profile_var) = match provider {
         Provider::Github => (
-            "MESHDROP_GITHUB_CLIENT_ID",
-            "MESHDROP_GITHUB_CLIENT_SECRET",
-            "MESHDROP_GITHUB_AUTH_URL",
-            "MESHDROP_GITHUB_TOKEN_URL",
-            "MESHDROP_GITHUB_API_URL",
+            var::MESHDROP_GITHUB_CLIENT_ID,
+            var::MESHDROP_GITHUB_CLIENT_SECRET,
+            var::MESHDROP_GITHUB_AUTH_URL,
+            var::MESHDROP_GITHUB_TOKEN_URL,
+            var::MESHDROP_GITHUB_API_URL,
         ),
         Provider::Google => (
-            "MESHDROP_GOOGLE_CLIENT_ID",
-            "MESHDROP_GOOGLE_CLIENT_SECRET",
-            "MESHDROP_GOOGLE_AUTH_URL",
-            "MESHDROP_GOOGLE_TOKEN_URL",
-            "MESHDROP_GOOGLE_USERINFO_URL",
+            var::MESHDROP_GOOGLE_CLIENT_ID,
+            var::MESHDROP_GOOGLE_CLIENT_SECRET,
+            var::MESHDROP_GOOGLE_AUTH_URL,
+            var::MESHDROP_GOOGLE_TOKEN_URL,
+            var::MESHDROP_GOOGLE_USERINFO_URL,
         ),
     };
     let (client_id, secret) = match (get(id_var), get(secret_var)) {
@@ -521,18 +506,18 @@ fn provider_settings(
         (Some(_), None) => {
             return Err(invalid(
                 secret_var,
-                format!("is required when {id_var} is set"),
+                format!("is required when {} is set", id_var.name),
             ));
         }
         (None, Some(_)) => {
             return Err(invalid(
                 id_var,
-                format!("is required when {secret_var} is set"),
+                format!("is required when {} is set", secret_var.name),
             ));
         }
     };
     let (auth, token, profile) = provider.default_endpoints();
-    let url = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+    let url = |var: Var, default: &str| -> Result<String, ConfigError> {
         let v = get(var)
             .map(|v| v.trim().to_owned())
             .unwrap_or_else(|| default.to_owned());
@@ -554,8 +539,8 @@ fn provider_settings(
 
 /// A whole number within `range`, or `default` when unset.
 fn number(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
+    get: &impl Fn(Var) -> Option<String>,
+    var: Var,
     default: i64,
     range: std::ops::RangeInclusive<i64>,
 ) -> Result<i64, ConfigError> {
@@ -642,14 +627,92 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_documents_every_variable() {
-        let readme = include_str!("../../README.md");
-        for (var, _) in VARIABLES {
-            assert!(
-                readme.contains(&format!("| `{var}` |")),
-                "README lacks {var}"
-            );
+    fn the_configuration_page_shows_the_table() {
+        let page = include_str!("../../docs/configuration.md");
+        let (start, end) = ("<!-- config-table:start -->\n", "<!-- config-table:end -->");
+        let shown = page
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once(end))
+            .map(|(table, _)| table)
+            .expect("docs/configuration.md marks its table");
+        let table = markdown_table();
+        assert!(
+            shown == table,
+            "docs/configuration.md's table differs from src/server/config.rs; put this between its markers:\n{table}"
+        );
+    }
+
+    #[test]
+    fn reads_only_the_variables_in_the_table_and_all_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap().to_owned();
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Settings::from_lookup(|k| {
+            asked.borrow_mut().insert(k.to_owned());
+            match k {
+                "MESHDROP_DATA_DIR" => Some(data.clone()),
+                k if k.ends_with("_CLIENT_ID") || k.ends_with("_CLIENT_SECRET") => Some("x".into()),
+                _ => None,
+            }
+        })
+        .unwrap();
+        let table: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|v| v.name.to_owned()).collect();
+        assert_eq!(asked.into_inner(), table);
+    }
+
+    #[test]
+    fn the_table_gives_the_defaults_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = parse(&[("MESHDROP_DATA_DIR", dir.path().to_str().unwrap())]).unwrap();
+        let shown = |v: Var| -> i64 {
+            let first = v.default.split(' ').next().unwrap_or_default();
+            first
+                .parse()
+                .unwrap_or_else(|_| panic!("{}: {:?}", v.name, v.default))
+        };
+        assert_eq!(var::IP.default, s.ip.to_string());
+        assert_eq!(shown(var::PORT), i64::from(s.port));
+        assert_eq!(shown(var::MESHDROP_ROOM_TTL_HOURS), s.room_ttl_secs / 3600);
+        assert_eq!(shown(var::MESHDROP_TICKET_TTL_SECS), s.ticket_ttl_secs);
+        assert_eq!(shown(var::MESHDROP_TURN_TTL_SECS), s.ice.turn_ttl_secs);
+        let per_hour = [
+            (
+                var::MESHDROP_MAX_ROOMS_PER_IP_PER_HOUR,
+                s.rooms_per_ip_per_hour,
+            ),
+            (
+                var::MESHDROP_MAX_SIGNINS_PER_IP_PER_HOUR,
+                s.signins_per_ip_per_hour,
+            ),
+            (
+                var::MESHDROP_MAX_COMPLETIONS_PER_IP_PER_HOUR,
+                s.completions_per_ip_per_hour,
+            ),
+            (
+                var::MESHDROP_HUB_MAX_PEERS_PER_ROOM,
+                s.hub.max_peers_per_room,
+            ),
+            (
+                var::MESHDROP_HUB_MAX_SOCKETS_PER_IP,
+                s.hub.max_sockets_per_ip,
+            ),
+        ];
+        for (v, value) in per_hour {
+            assert_eq!(shown(v), value as i64, "{}", v.name);
         }
+        assert_eq!(
+            shown(var::MESHDROP_HUB_MESSAGES_PER_SEC),
+            i64::from(s.hub.messages_per_sec)
+        );
+        assert_eq!(
+            shown(var::MESHDROP_HUB_HEARTBEAT_MS),
+            s.hub.heartbeat_ms as i64
+        );
+        assert_eq!(
+            shown(var::MESHDROP_PURGE_INTERVAL_SECS),
+            s.purge_interval_secs as i64
+        );
     }
 
     #[test]

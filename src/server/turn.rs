@@ -5,8 +5,8 @@
 //! coturn recomputes it from the shared secret, so nothing is stored and a leaked
 //! credential dies at its expiry.
 
+use crate::protocol::PeerId;
 use crate::protocol::signal::IceServer;
-use crate::swarm::PeerId;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};

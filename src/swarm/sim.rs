@@ -494,7 +494,6 @@ impl Sim<'_> {
                             }
                         }
                     }
-                    Output::Write { .. } => {}
                     Output::Event(Event::Completed) => self.nodes[i].finished = Some(now_ms),
                     Output::Event(Event::Banned { peer, .. }) => {
                         self.banned[peer.0 as usize - 1] = true

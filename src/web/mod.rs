@@ -90,7 +90,7 @@ const PACE_FOR_MS: f64 = 20_000.0;
 /// which makes the young-generation collector run every few megabytes and free the young
 /// dead buffers with it. Not for longer: every young collection also grows V8's young
 /// generation a little, and pacing through a whole 4 GiB download grew it from about 5 to
-/// 30 MiB, which cost more than it saved. benches/FINDINGS.md, P4.
+/// 30 MiB, which cost more than it saved. docs/benchmarks.md, P4.
 pub fn pace_collector(discarded_bytes: usize) {
     if now_ms() > PACE_FOR_MS {
         return;

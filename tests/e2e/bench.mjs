@@ -34,7 +34,7 @@ import { startServer, launchBrowser, launchProfile, rendererPeakRss, trackRender
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB || 1024);
 const LARGE_MIB = Number(process.env.BENCH_LARGE_MIB || 4096);
 const ONLY = new Set((process.env.BENCH_ONLY || "p1,p2,p4,first").split(",").map((m) => m.trim()));
-const FIRST_BYTE_RUNS = 10;
+const FIRST_BYTE_RUNS = Number(process.env.BENCH_FIRST_RUNS || 10);
 const P1_ROUNDS = Number(process.env.BENCH_P1_ROUNDS || 3);
 const LEECHERS = 3;
 const HERE = dirname(fileURLToPath(import.meta.url));

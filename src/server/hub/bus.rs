@@ -10,9 +10,9 @@
 
 use super::Hub;
 use super::core::RoomEvent;
+use crate::protocol::PeerId;
 use crate::protocol::RoomId;
 use crate::protocol::limits::MAX_SIGNAL_MESSAGE_BYTES;
-use crate::swarm::PeerId;
 use deadpool_redis::redis::{self, AsyncCommands};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};

@@ -2,9 +2,9 @@
 //! deliveries the shell must make (STYLE.md). Rooms hold *local* members (sockets on this
 //! instance) and *remote* ones (heard of over the bus); only local members get deliveries.
 
+use crate::protocol::PeerId;
 use crate::protocol::RoomId;
 use crate::protocol::signal::{ServerMessage, SignalPayload};
-use crate::swarm::PeerId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 

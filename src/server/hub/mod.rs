@@ -12,11 +12,11 @@ pub mod core;
 pub mod socket;
 
 use self::core::{Delivery, HubError, RoomEvent, Route};
+use crate::protocol::PeerId;
 use crate::protocol::RoomId;
 use crate::protocol::limits::HubLimits;
 use crate::protocol::signal::{IceServer, ServerMessage, SignalPayload};
 use crate::server::turn::IceConfig;
-use crate::swarm::PeerId;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
