@@ -1,7 +1,7 @@
 //! Progress, speed, ETA, peers and the mesh of a running transfer.
 
-use crate::app::transfer::{Phase, SaveTarget, TransferView, duration, rate};
 use crate::protocol::room::human_size;
+use crate::transfer_view::{Phase, SaveTarget, TransferView, duration, rate};
 use dioxus::prelude::*;
 
 #[component]

@@ -4,9 +4,9 @@
 use super::{Problem, set_http_status};
 use crate::api::{ApiError, get_room};
 use crate::app::components::{CopyButton, QrCode, TransferPanel};
-use crate::app::transfer::TransferView;
 use crate::protocol::room::{human_size, utc_datetime};
 use crate::protocol::{RoomId, RoomView};
+use crate::transfer_view::TransferView;
 use dioxus::fullstack::{AsStatusCode, StatusCode};
 use dioxus::prelude::*;
 
@@ -121,7 +121,7 @@ fn Download(room: RoomView) -> Element {
 
 #[cfg(feature = "web")]
 fn start_download(room: RoomView, mut view: Signal<TransferView>) {
-    use crate::app::transfer::Phase;
+    use crate::transfer_view::Phase;
     let Some(manifest) = room.manifest.clone() else {
         return;
     };

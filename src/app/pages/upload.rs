@@ -3,10 +3,10 @@
 use crate::api::create_room;
 use crate::app::Route;
 use crate::app::components::{CopyButton, QrCode, TransferPanel};
-use crate::app::transfer::TransferView;
 use crate::protocol::room::RoomManifest;
 use crate::protocol::room::human_size;
 use crate::protocol::{CreatedRoom, FileEntry};
+use crate::transfer_view::TransferView;
 use dioxus::html::{FileData, HasFileData};
 use dioxus::prelude::*;
 
