@@ -3,7 +3,7 @@
 //! happened.
 //!
 //! - [`crypto`]: SHA-256 through SubtleCrypto, and hashing files into a manifest.
-//! - [`signaling`]: the hub's WebSocket.
+//! - [`signaling`]: the hub's WebSocket ([`signaling::SignalingSocket`]).
 //! - [`rtc`]: one RTCPeerConnection with its data channel.
 //! - [`disk`], [`cache`]: a receiver's copy in OPFS files, and what IndexedDB remembers
 //!   about it for resuming.

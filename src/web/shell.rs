@@ -8,7 +8,7 @@
 use super::cache::{self, RoomRecord};
 use super::disk::{Disk, Finished};
 use super::rtc::{Conn, RtcEvent, Water};
-use super::signaling::{Hub, HubEvent};
+use super::signaling::{SignalingEvent, SignalingSocket};
 use super::{crypto, now_ms, read_slice};
 use crate::protocol::FileEntry;
 use crate::protocol::manifest::{Hash, Layout, Manifest};
@@ -39,7 +39,7 @@ pub struct Setup {
 }
 
 enum Ev {
-    Hub(HubEvent),
+    Signaling(SignalingEvent),
     Rtc(PeerId, RtcEvent),
     /// An offer or answer is ready to send (or negotiation failed).
     Negotiated(PeerId, Result<Option<SignalPayload>, String>),
@@ -257,7 +257,7 @@ const OPEN_TIMEOUT_MS: f64 = 15_000.0;
 
 struct State {
     tx: UnboundedSender<Ev>,
-    hub: Option<Hub>,
+    hub: Option<SignalingSocket>,
     swarm: Option<Swarm>,
     me: PeerId,
     members: Vec<PeerId>,
@@ -885,8 +885,8 @@ impl State {
     /// Opens the hub's socket with the current ticket.
     fn connect_hub(&mut self) -> Result<(), String> {
         let tx = self.tx.clone();
-        let hub = Hub::connect(&self.room, &self.ticket, move |e| {
-            let _ = tx.unbounded_send(Ev::Hub(e));
+        let hub = SignalingSocket::connect(&self.room, &self.ticket, move |e| {
+            let _ = tx.unbounded_send(Ev::Signaling(e));
         })?;
         self.hub = Some(hub);
         Ok(())
@@ -932,8 +932,8 @@ impl State {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Hub(HubEvent::Message(msg)) => self.on_hub(msg),
-            Ev::Hub(HubEvent::Closed(why)) => {
+            Ev::Signaling(SignalingEvent::Message(msg)) => self.on_hub(msg),
+            Ev::Signaling(SignalingEvent::Closed(why)) => {
                 self.hub = None;
                 if self.closed.is_some() {
                     return;
