@@ -18,7 +18,6 @@ use crate::swarm::bitfield::Bitfield;
 use crate::swarm::{Event, Input, Output, PeerId, Swarm, SwarmConfig};
 use crate::transfer_view::{FileRow, PeerRow, Phase, SaveTarget, Saved, TransferView};
 use bytes::Bytes;
-use dioxus::prelude::{Signal, WritableExt};
 use futures_channel::mpsc::{UnboundedSender, unbounded};
 use futures_util::StreamExt;
 use std::cell::RefCell;
@@ -35,7 +34,8 @@ pub struct Setup {
     pub files: Vec<FileEntry>,
     /// The sender has the files and their hashes; a receiver has neither.
     pub source: Option<(Vec<web_sys::File>, Vec<Hash>)>,
-    pub view: Signal<TransferView>,
+    /// Shows the transfer on the page (the page's component writes it into its state).
+    pub report: Box<dyn Fn(TransferView)>,
 }
 
 enum Ev {
@@ -339,7 +339,7 @@ struct State {
     select_queued: bool,
     /// Selection changes that had to wait like that (`data-selections-queued`, for tests).
     selections_queued: u32,
-    view: Signal<TransferView>,
+    report: Box<dyn Fn(TransferView)>,
     rendered_ms: f64,
     shown_bytes: bool,
     warned_unload: bool,
@@ -377,8 +377,8 @@ impl Drop for UnloadWarning {
     }
 }
 
-/// Starts the transfer as a task of the calling component: it writes the component's
-/// signals, so it must run inside the Dioxus runtime, and it stops when the page goes.
+/// Starts the transfer as a task of the calling component: it reports to the component's
+/// state, so it must run inside the Dioxus runtime, and it stops when the page goes.
 pub fn start(setup: Setup) {
     dioxus::prelude::spawn(run(setup));
 }
@@ -474,7 +474,7 @@ async fn run(setup: Setup) {
         slow_close,
         select_queued: false,
         selections_queued: 0,
-        view: setup.view,
+        report: setup.report,
         rendered_ms: 0.0,
         shown_bytes: false,
         warned_unload: true,
@@ -1870,7 +1870,6 @@ impl State {
             saved: self.saved.clone(),
             log: self.log.iter().rev().take(20).cloned().collect(),
         };
-        let mut signal = self.view;
-        signal.set(view);
+        (self.report)(view);
     }
 }

@@ -138,7 +138,10 @@ fn start_download(room: RoomView, mut view: Signal<TransferView>) {
                 root,
                 files: room.files.clone(),
                 source: None,
-                view,
+                report: Box::new(move |shown| {
+                    let mut view = view;
+                    view.set(shown)
+                }),
             }),
             Err(e) => view.with_mut(|v| v.phase = Phase::Failed(e.to_string())),
         }

@@ -63,7 +63,10 @@ async fn prepare(
             root,
             files: entries,
             source: Some((files, hashes)),
-            view,
+            report: Box::new(move |shown| {
+                let mut view = view;
+                view.set(shown)
+            }),
         });
     });
     Ok(Prepared {
