@@ -131,7 +131,7 @@ fn start_download(room: RoomView, mut view: Signal<TransferView>) {
     };
     spawn(async move {
         match crate::api::join_room(room.id.to_string()).await {
-            Ok(ticket) => crate::web::shell::start(crate::web::shell::Setup {
+            Ok(ticket) => crate::web::transfer::start(crate::web::transfer::Setup {
                 room: room.id.to_string(),
                 ticket: ticket.ticket,
                 layout,

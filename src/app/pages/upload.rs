@@ -56,7 +56,7 @@ async fn prepare(
     };
     let seed = Box::new(move |room: &CreatedRoom, view: Signal<TransferView>| {
         crate::web::warn_before_unload(true);
-        crate::web::shell::start(crate::web::shell::Setup {
+        crate::web::transfer::start(crate::web::transfer::Setup {
             room: room.id.to_string(),
             ticket: room.ticket.clone(),
             layout,
