@@ -229,6 +229,7 @@ impl State {
                     self.drop_conn(peer);
                 }
                 self.input(Input::Members(self.hub.members.clone()));
+                self.peers.forget(peer);
             }
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload),
             ServerMessage::Error { message } => self.log.push(message),

@@ -39,6 +39,13 @@ impl Peers {
         }
     }
 
+    /// A peer left the room: nothing about it is shown again, so nothing about it is kept
+    /// (a tab open for days meets many peers).
+    pub fn forget(&mut self, peer: PeerId) {
+        self.stats.remove(&peer);
+        self.received_from.remove(&peer);
+    }
+
     /// The open connections as the page lists them, by peer id.
     pub fn rows(&self) -> Vec<PeerRow> {
         let mut peers: Vec<PeerRow> = self

@@ -86,9 +86,7 @@ impl State {
             .any(|i| self.selection.selected[i] && !self.file_complete(i));
         if missing && (self.completed || !self.saving.links.is_empty()) {
             self.completed = false;
-            for saved in self.saving.links.drain(..) {
-                let _ = web_sys::Url::revoke_object_url(&saved.url);
-            }
+            self.saving.revoke_links();
             self.phase = Phase::Downloading;
             if let Storage::Disk {
                 disk,

@@ -26,6 +26,23 @@ impl Saving {
             targets: vec![SaveTarget::None; files],
         }
     }
+
+    /// Withdraws the save links (the files are being opened for more pieces).
+    pub fn revoke_links(&mut self) {
+        // An object URL pins its Blob (for the in-memory fallback, the whole file) until
+        // revoked or the page unloads.
+        for saved in self.links.drain(..) {
+            let _ = web_sys::Url::revoke_object_url(&saved.url);
+        }
+    }
+}
+
+/// The transfer ended with its page (the component unmounted): nothing shows the links any
+/// more, and a long-lived tab would keep their Blobs alive.
+impl Drop for Saving {
+    fn drop(&mut self) {
+        self.revoke_links();
+    }
 }
 
 /// The browser's File System Access save dialog, where there is one (Chromium on desktop).
