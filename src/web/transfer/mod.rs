@@ -114,8 +114,20 @@ enum Ev {
     /// The closed files are open for writing again (more files were selected after the
     /// selected ones had finished).
     Reopened(Result<(), String>),
+    /// The page's own timer ([`UI_TICK_MS`]).
     Tick,
+    /// A swarm timer set for this time (`Swarm::poll_timeout`) is due.
+    SwarmTimer(u64),
 }
+
+/// How often the page's own timer runs: connections that never opened, the resume record,
+/// and rendering (at most four times a second anyway). The swarm's timers run on their own
+/// ([`State::arm_swarm_timer`]).
+const UI_TICK_MS: f64 = 250.0;
+
+/// The soonest a swarm timer fires after it is set, so a deadline that stays in the past
+/// (a stalled peer's, until its requests linger out) cannot spin the loop.
+const MIN_SWARM_TIMER_MS: u64 = 50;
 
 thread_local! {
     /// The running transfer's event queue, for the page's controls (one transfer per page).
@@ -147,6 +159,8 @@ struct State {
     room: Room,
     /// Built when the hub welcomes this tab (and again after each rejoin, under a new id).
     swarm: Option<Swarm>,
+    /// When the swarm timer that is set fires (`None`: none is set).
+    swarm_timer: Option<u64>,
     /// What the swarm starts with: the hash layer and pieces we already have (all of them
     /// for the sender; for a returning receiver, the re-verified cache).
     hashes: Option<Vec<Hash>>,
@@ -211,6 +225,7 @@ async fn run(setup: Setup) {
             files: setup.files,
         },
         swarm: None,
+        swarm_timer: None,
         hashes,
         have,
         seeding,
@@ -252,7 +267,7 @@ async fn run(setup: Setup) {
     let tick_tx = tx.clone();
     wasm_bindgen_futures::spawn_local(async move {
         while !tick_tx.is_closed() {
-            crate::web::sleep(100.0).await;
+            crate::web::sleep(UI_TICK_MS).await;
             if tick_tx.unbounded_send(Ev::Tick).is_err() {
                 break;
             }
@@ -261,6 +276,7 @@ async fn run(setup: Setup) {
     st.render(true);
     while let Some(ev) = rx.next().await {
         st.handle(ev);
+        st.arm_swarm_timer();
         st.render(false);
     }
 }
@@ -314,17 +330,41 @@ impl State {
             // The page's controls (selection.rs).
             Ev::Select(file, on) => self.on_select(file, on),
             Ev::Tick => self.on_tick(),
+            Ev::SwarmTimer(at) => {
+                if self.swarm_timer == Some(at) {
+                    self.swarm_timer = None;
+                }
+                self.input(Input::Timeout);
+            }
         }
     }
 
-    /// The timer: connections that never opened are retried, the swarm's timers run, and
-    /// the resume record is written when due.
+    /// Sets a timer for the swarm's next deadline, unless one as early is set already. A
+    /// timer superseded by an earlier one still fires: one more `Timeout` is harmless.
+    fn arm_swarm_timer(&mut self) {
+        let Some(swarm) = &self.swarm else {
+            return;
+        };
+        let now = self.now();
+        let at = swarm.poll_timeout().max(now + MIN_SWARM_TIMER_MS);
+        if self.swarm_timer.is_some_and(|set| set <= at) {
+            return;
+        }
+        self.swarm_timer = Some(at);
+        let tx = self.tx.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            crate::web::sleep((at - now) as f64).await;
+            let _ = tx.unbounded_send(Ev::SwarmTimer(at));
+        });
+    }
+
+    /// The page's timer: connections that never opened are retried and the resume record
+    /// is written when due (rendering follows every event).
     fn on_tick(&mut self) {
         if self.drop_unopened() {
             // Ask the topology again: it advises reconnecting to wanted peers.
             self.input(Input::Members(self.hub.members.clone()));
         }
-        self.input(Input::Timeout);
         self.flush_record(false);
     }
 
