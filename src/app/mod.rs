@@ -3,7 +3,6 @@
 
 pub mod components;
 pub mod pages;
-pub mod transfer;
 
 use dioxus::prelude::*;
 use pages::{Home, MyRooms, NotFound, RoomPage, SignIn, Upload};

@@ -11,7 +11,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: DatabaseConnection,
     pub tickets: Arc<Tickets>,
-    pub hub: super::hub::Hub,
+    pub hub: super::hub::SignalingHub,
     pub room_quota: Arc<super::api_guard::HourlyQuota>,
     pub signin_quota: Arc<super::api_guard::HourlyQuota>,
     pub completion_quota: Arc<super::api_guard::HourlyQuota>,
@@ -27,7 +27,7 @@ impl AppState {
     pub async fn init(settings: Settings) -> anyhow::Result<Self> {
         let db = super::db::connect_and_migrate(&settings.database).await?;
         let tickets = Arc::new(Tickets::new(&settings.jwt_secret));
-        let hub = super::hub::Hub::start(
+        let hub = super::hub::SignalingHub::start(
             settings.hub.clone(),
             settings.ice.clone(),
             settings.redis_url.as_ref().map(|u| u.expose_secret()),

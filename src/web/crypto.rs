@@ -127,6 +127,21 @@ fn worker(url: &str) -> Result<web_sys::Worker, wasm_bindgen::JsValue> {
     }
 }
 
+/// Hashing workers at work, stopped when dropped: when hashing ends, fails, or its task is
+/// dropped (the person left the page mid-hash), so no worker goes on reading gigabytes.
+struct Running(Vec<web_sys::Worker>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for worker in &self.0 {
+            // Their handlers' closures are dropped with the hashing task.
+            worker.set_onmessage(None);
+            worker.set_onerror(None);
+            worker.terminate();
+        }
+    }
+}
+
 async fn in_worker(
     files: &[web_sys::File],
     piece_size: u32,
@@ -141,11 +156,10 @@ async fn in_worker(
     for f in files {
         list.push(f);
     }
-    let mut workers = Vec::new();
+    let mut workers = Running(Vec::new());
     let mut closures = Vec::new();
     for part in 0..WORKERS as usize {
         let Ok(worker) = worker(&url) else {
-            workers.iter().for_each(web_sys::Worker::terminate);
             return Err(WorkerError::Unavailable);
         };
         let tx_msg = tx.clone();
@@ -171,10 +185,9 @@ async fn in_worker(
         set("part", &(part as u32).into());
         set("parts", &WORKERS.into());
         let posted = worker.post_message(&request);
-        workers.push(worker);
+        workers.0.push(worker);
         closures.push((on_message, on_error));
         if posted.is_err() {
-            workers.iter().for_each(web_sys::Worker::terminate);
             return Err(WorkerError::Unavailable);
         }
     }
@@ -226,7 +239,7 @@ async fn in_worker(
             };
         }
     };
-    workers.iter().for_each(web_sys::Worker::terminate);
+    drop(workers);
     drop(closures);
     result
 }

@@ -3,18 +3,18 @@
 //! happened.
 //!
 //! - [`crypto`]: SHA-256 through SubtleCrypto, and hashing files into a manifest.
-//! - [`signaling`]: the hub's WebSocket.
+//! - [`signaling`]: the hub's WebSocket ([`signaling::SignalingSocket`]).
 //! - [`rtc`]: one RTCPeerConnection with its data channel.
 //! - [`disk`], [`cache`]: a receiver's copy in OPFS files, and what IndexedDB remembers
 //!   about it for resuming.
-//! - [`shell`]: the event loop that drives a `Swarm` with all of the above.
+//! - [`transfer`]: the event loop that drives a `Swarm` with all of the above.
 
 pub mod cache;
 pub mod crypto;
 pub mod disk;
 pub mod rtc;
-pub mod shell;
 pub mod signaling;
+pub mod transfer;
 
 use wasm_bindgen::JsCast;
 

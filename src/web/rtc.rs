@@ -302,7 +302,13 @@ impl Conn {
     }
 
     pub fn close(&self) {
+        // Every handler goes: their closures are dropped with this `Conn`, and an event
+        // reaching a dropped closure throws (a late message, candidate or close would).
+        self.dc.set_onopen(None);
         self.dc.set_onclose(None);
+        self.dc.set_onmessage(None);
+        self.dc.set_onbufferedamountlow(None);
+        self.pc.set_onicecandidate(None);
         self.pc.set_onconnectionstatechange(None);
         self.dc.close();
         self.pc.close();

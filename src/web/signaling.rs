@@ -6,24 +6,25 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 /// What the socket reports to the shell.
-pub enum HubEvent {
+pub enum SignalingEvent {
     Message(ServerMessage),
     Closed(String),
 }
 
-pub struct Hub {
+/// This tab's WebSocket to the server's signaling hub, for one room.
+pub struct SignalingSocket {
     ws: web_sys::WebSocket,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
     _on_close: Closure<dyn FnMut(web_sys::CloseEvent)>,
 }
 
-impl Hub {
+impl SignalingSocket {
     /// Opens `/api/rooms/{room}/signal` on this origin, offering the ticket as a subprotocol
     /// (never in the URL).
     pub fn connect(
         room: &str,
         ticket: &str,
-        mut on_event: impl FnMut(HubEvent) + 'static,
+        mut on_event: impl FnMut(SignalingEvent) + 'static,
     ) -> Result<Self, String> {
         let origin = super::origin();
         let url = format!(
@@ -35,7 +36,7 @@ impl Hub {
             .map(|p| wasm_bindgen::JsValue::from_str(p))
             .collect();
         let ws = web_sys::WebSocket::new_with_str_sequence(&url, &protocols).map_err(js_error)?;
-        let (tx, rx) = futures_channel::mpsc::unbounded::<HubEvent>();
+        let (tx, rx) = futures_channel::mpsc::unbounded::<SignalingEvent>();
         let tx_close = tx.clone();
         let on_message =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
@@ -43,8 +44,10 @@ impl Hub {
                     return;
                 };
                 let event = match ServerMessage::parse(&text) {
-                    Ok(msg) => HubEvent::Message(msg),
-                    Err(err) => HubEvent::Closed(format!("bad message from the server: {err}")),
+                    Ok(msg) => SignalingEvent::Message(msg),
+                    Err(err) => {
+                        SignalingEvent::Closed(format!("bad message from the server: {err}"))
+                    }
                 };
                 let _ = tx.unbounded_send(event);
             });
@@ -55,7 +58,7 @@ impl Hub {
                 } else {
                     format!("signaling closed: {} (code {})", e.reason(), e.code())
                 };
-                let _ = tx_close.unbounded_send(HubEvent::Closed(reason));
+                let _ = tx_close.unbounded_send(SignalingEvent::Closed(reason));
             });
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -79,7 +82,7 @@ impl Hub {
     }
 }
 
-impl Drop for Hub {
+impl Drop for SignalingSocket {
     fn drop(&mut self) {
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);

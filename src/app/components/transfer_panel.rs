@@ -1,7 +1,7 @@
 //! Progress, speed, ETA, peers and the mesh of a running transfer.
 
-use crate::app::transfer::{Phase, SaveTarget, TransferView, duration, rate};
 use crate::protocol::room::human_size;
+use crate::transfer_view::{Phase, SaveTarget, TransferView, duration, rate};
 use dioxus::prelude::*;
 
 #[component]
@@ -184,21 +184,21 @@ fn save_all(v: &TransferView) {
 
 fn select_file(file: usize, on: bool) {
     #[cfg(feature = "web")]
-    crate::web::shell::select_file(file, on);
+    crate::web::transfer::select_file(file, on);
     #[cfg(not(feature = "web"))]
     let _ = (file, on);
 }
 
 fn save_to(file: usize, name: &str) {
     #[cfg(feature = "web")]
-    crate::web::shell::save_to(file, name);
+    crate::web::transfer::save_to(file, name);
     #[cfg(not(feature = "web"))]
     let _ = (file, name);
 }
 
 fn note_saved(room: &str) {
     #[cfg(feature = "web")]
-    crate::web::shell::mark_saved(room);
+    crate::web::transfer::mark_saved(room);
     #[cfg(not(feature = "web"))]
     let _ = room;
 }

@@ -4,9 +4,9 @@
 use super::{Problem, set_http_status};
 use crate::api::{ApiError, get_room};
 use crate::app::components::{CopyButton, QrCode, TransferPanel};
-use crate::app::transfer::TransferView;
 use crate::protocol::room::{human_size, utc_datetime};
 use crate::protocol::{RoomId, RoomView};
+use crate::transfer_view::TransferView;
 use dioxus::fullstack::{AsStatusCode, StatusCode};
 use dioxus::prelude::*;
 
@@ -121,7 +121,7 @@ fn Download(room: RoomView) -> Element {
 
 #[cfg(feature = "web")]
 fn start_download(room: RoomView, mut view: Signal<TransferView>) {
-    use crate::app::transfer::Phase;
+    use crate::transfer_view::Phase;
     let Some(manifest) = room.manifest.clone() else {
         return;
     };
@@ -131,14 +131,17 @@ fn start_download(room: RoomView, mut view: Signal<TransferView>) {
     };
     spawn(async move {
         match crate::api::join_room(room.id.to_string()).await {
-            Ok(ticket) => crate::web::shell::start(crate::web::shell::Setup {
+            Ok(ticket) => crate::web::transfer::start(crate::web::transfer::Setup {
                 room: room.id.to_string(),
                 ticket: ticket.ticket,
                 layout,
                 root,
                 files: room.files.clone(),
                 source: None,
-                view,
+                report: Box::new(move |shown| {
+                    let mut view = view;
+                    view.set(shown)
+                }),
             }),
             Err(e) => view.with_mut(|v| v.phase = Phase::Failed(e.to_string())),
         }

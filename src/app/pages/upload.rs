@@ -3,10 +3,10 @@
 use crate::api::create_room;
 use crate::app::Route;
 use crate::app::components::{CopyButton, QrCode, TransferPanel};
-use crate::app::transfer::TransferView;
 use crate::protocol::room::RoomManifest;
 use crate::protocol::room::human_size;
 use crate::protocol::{CreatedRoom, FileEntry};
+use crate::transfer_view::TransferView;
 use dioxus::html::{FileData, HasFileData};
 use dioxus::prelude::*;
 
@@ -56,14 +56,17 @@ async fn prepare(
     };
     let seed = Box::new(move |room: &CreatedRoom, view: Signal<TransferView>| {
         crate::web::warn_before_unload(true);
-        crate::web::shell::start(crate::web::shell::Setup {
+        crate::web::transfer::start(crate::web::transfer::Setup {
             room: room.id.to_string(),
             ticket: room.ticket.clone(),
             layout,
             root,
             files: entries,
             source: Some((files, hashes)),
-            view,
+            report: Box::new(move |shown| {
+                let mut view = view;
+                view.set(shown)
+            }),
         });
     });
     Ok(Prepared {

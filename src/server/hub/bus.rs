@@ -1,14 +1,14 @@
 //! Scale-out over Redis: room events on one pub/sub channel, presence in sorted sets.
 //!
 //! - Every instance publishes its rooms' events (join, leave, signal to a remote peer) as
-//!   JSON on [`CHANNEL`] and applies everyone else's ([`super::core::Hub::apply_remote`]
+//!   JSON on [`CHANNEL`] and applies everyone else's ([`super::core::RoomRouter::apply_remote`]
 //!   ignores rooms it has no sockets in).
 //! - Presence: `meshdrop:presence:<room>` maps each peer to the time its entry expires.
 //!   An instance refreshes its own peers every half heartbeat, so a crashed instance's peers
 //!   expire after two heartbeats; whichever instance removes an expired entry first
 //!   announces the leave. The same sweep reconciles members missed while pub/sub was down.
 
-use super::Hub;
+use super::SignalingHub;
 use super::core::RoomEvent;
 use crate::protocol::PeerId;
 use crate::protocol::RoomId;
@@ -124,7 +124,12 @@ impl RedisBus {
 
     /// One presence round for a room with local peers: refresh ours, expire the dead,
     /// and reconcile the rest with what the hub believes.
-    async fn sweep_room(&self, hub: &Hub, room: RoomId, local: &[PeerId]) -> anyhow::Result<()> {
+    async fn sweep_room(
+        &self,
+        hub: &SignalingHub,
+        room: RoomId,
+        local: &[PeerId],
+    ) -> anyhow::Result<()> {
         let mut conn = self.pool.get().await?;
         let now = now_ms();
         let mut pipe = redis::pipe();
@@ -161,7 +166,7 @@ impl RedisBus {
         Ok(())
     }
 
-    async fn subscribe(&self, hub: &Hub) -> anyhow::Result<()> {
+    async fn subscribe(&self, hub: &SignalingHub) -> anyhow::Result<()> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(CHANNEL).await?;
         let mut messages = pubsub.on_message();
@@ -190,7 +195,7 @@ impl RedisBus {
 }
 
 /// The subscriber (reconnecting) and the presence sweeper, for the process's lifetime.
-pub fn spawn_tasks(hub: Hub) {
+pub fn spawn_tasks(hub: SignalingHub) {
     let sub = hub.clone();
     tokio::spawn(async move {
         let bus = sub.0.bus.as_ref().expect("spawned with a bus");

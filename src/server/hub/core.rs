@@ -95,8 +95,10 @@ impl Members {
     }
 }
 
+/// Who is in which room (local and remote members, closed rooms) and where each message
+/// goes: the hub's state, without any I/O.
 #[derive(Debug, Default)]
-pub struct Hub {
+pub struct RoomRouter {
     rooms: HashMap<RoomId, Members>,
     /// Rooms revoked while this process runs: a socket that passed the room check just
     /// before the revocation is still refused here. (After a restart the database check
@@ -104,7 +106,7 @@ pub struct Hub {
     closed: HashSet<RoomId>,
 }
 
-impl Hub {
+impl RoomRouter {
     /// A socket on this instance joins. Returns everyone else already in the room and the
     /// announcements for the local ones (remote instances hear of it over the bus).
     pub fn join(
@@ -304,7 +306,7 @@ mod tests {
 
     #[test]
     fn joins_are_announced_to_the_others_only() {
-        let mut hub = Hub::default();
+        let mut hub = RoomRouter::default();
         let (others, out) = hub.join(room(1), A, 10).unwrap();
         assert!(others.is_empty() && out.is_empty());
         let (others, out) = hub.join(room(1), B, 10).unwrap();
@@ -323,7 +325,7 @@ mod tests {
 
     #[test]
     fn closing_a_room_tells_its_local_members_only() {
-        let mut hub = Hub::default();
+        let mut hub = RoomRouter::default();
         hub.join(room(1), A, 10).unwrap();
         hub.join(room(1), B, 10).unwrap();
         hub.join(room(2), C, 10).unwrap();
@@ -352,7 +354,7 @@ mod tests {
 
     #[test]
     fn leaves_are_announced_and_empty_rooms_forgotten() {
-        let mut hub = Hub::default();
+        let mut hub = RoomRouter::default();
         hub.join(room(1), A, 10).unwrap();
         hub.join(room(1), B, 10).unwrap();
         assert_eq!(
@@ -372,7 +374,7 @@ mod tests {
 
     #[test]
     fn signals_go_only_to_members_of_the_same_room_stamped_with_the_sender() {
-        let mut hub = Hub::default();
+        let mut hub = RoomRouter::default();
         hub.join(room(1), A, 10).unwrap();
         hub.join(room(1), B, 10).unwrap();
         hub.join(room(2), C, 10).unwrap();
@@ -398,7 +400,7 @@ mod tests {
 
     #[test]
     fn rooms_have_a_size_limit() {
-        let mut hub = Hub::default();
+        let mut hub = RoomRouter::default();
         hub.join(room(1), A, 2).unwrap();
         hub.join(room(1), B, 2).unwrap();
         assert_eq!(hub.join(room(1), C, 2), Err(HubError::RoomFull(2)));
@@ -413,7 +415,7 @@ mod tests {
 
     #[test]
     fn remote_members_are_announced_signalled_through_the_bus_and_leave() {
-        let mut hub = Hub::default();
+        let mut hub = RoomRouter::default();
         hub.join(room(1), A, 10).unwrap();
         let out = hub.apply_remote(RoomEvent::Joined {
             room: room(1),
@@ -483,7 +485,7 @@ mod tests {
     /// local sender, about a peer the room knows as remote.
     #[test]
     fn a_remote_refusal_reaches_the_local_sender() {
-        let mut hub = Hub::default();
+        let mut hub = RoomRouter::default();
         let (room, me, remote) = (room(1), A, B);
         hub.join(room, me, 10).unwrap();
         hub.apply_remote(RoomEvent::Joined { room, peer: remote });

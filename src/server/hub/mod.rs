@@ -1,11 +1,11 @@
 //! The signaling hub: who is in which room, and relaying WebRTC negotiation between them.
 //!
-//! - [`core`]: the routing rules, pure and unit-tested.
+//! - [`core`]: the routing rules ([`core::RoomRouter`]), pure and unit-tested.
 //! - [`socket`]: one WebSocket's loop (limits, heartbeat), generic over `Sink + Stream`.
 //! - [`bus`]: Redis pub/sub and TTL'd presence, so several instances share rooms.
 //!
-//! `Hub` is the glue: it owns the core behind a mutex (held only for in-memory work, never
-//! across an await), one bounded queue per local socket, and the optional bus.
+//! [`SignalingHub`] is the glue: it owns the core behind a mutex (held only for in-memory work,
+//! never across an await), one bounded queue per local socket, and the optional bus.
 
 pub mod bus;
 pub mod core;
@@ -22,8 +22,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// The server's signaling hub, shared by every socket handler (a cheap clone).
 #[derive(Clone)]
-pub struct Hub(Arc<Inner>);
+pub struct SignalingHub(Arc<Inner>);
 
 struct Inner {
     limits: HubLimits,
@@ -35,7 +36,7 @@ struct Inner {
 
 #[derive(Default)]
 struct Shared {
-    core: self::core::Hub,
+    core: self::core::RoomRouter,
     /// Outgoing queue of each local socket. Dropping a sender tells its socket to close.
     sockets: HashMap<PeerId, mpsc::Sender<ServerMessage>>,
 }
@@ -51,7 +52,7 @@ pub struct Session {
 
 /// Counts a socket against its address until dropped.
 struct IpGuard {
-    hub: Hub,
+    hub: SignalingHub,
     ip: IpAddr,
 }
 
@@ -74,7 +75,7 @@ pub struct Refusal {
     pub reason: String,
 }
 
-impl Hub {
+impl SignalingHub {
     /// A hub for this instance; with a Redis URL it joins the other instances' rooms.
     pub async fn start(
         limits: HubLimits,
@@ -85,7 +86,7 @@ impl Hub {
             Some(url) => Some(bus::RedisBus::connect(url, limits.heartbeat_ms).await?),
             None => None,
         };
-        let hub = Hub(Arc::new(Inner {
+        let hub = SignalingHub(Arc::new(Inner {
             limits,
             ice,
             shared: Mutex::new(Shared::default()),
@@ -365,18 +366,18 @@ mod tests {
     use super::*;
 
     /// A hub without a bus whose sockets each queue at most `queue` messages.
-    async fn hub_with_queues_of(queue: usize) -> Hub {
+    async fn hub_with_queues_of(queue: usize) -> SignalingHub {
         let limits = HubLimits {
             outbound_queue: queue,
             ..HubLimits::default()
         };
-        Hub::start(limits, IceConfig::default(), None)
+        SignalingHub::start(limits, IceConfig::default(), None)
             .await
             .unwrap()
     }
 
     /// A local socket joining `room` from 127.0.0.1 with a ticket good for an hour.
-    async fn join(hub: &Hub, room: RoomId) -> Session {
+    async fn join(hub: &SignalingHub, room: RoomId) -> Session {
         let now = crate::server::rooms::now_secs();
         hub.join(room, IpAddr::from([127, 0, 0, 1]), now + 3600, now)
             .await

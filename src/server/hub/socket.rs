@@ -1,7 +1,7 @@
 //! One signaling socket from welcome to close. Generic over any `Sink + Stream` of axum
 //! WebSocket messages, so tests can drive it through channels as well as real sockets.
 
-use super::{Hub, Session};
+use super::{Session, SignalingHub};
 use crate::protocol::limits::MAX_SIGNAL_MESSAGE_BYTES;
 use crate::protocol::signal::{ClientMessage, ServerMessage, close};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -99,8 +99,13 @@ where
 /// `not_after` (unix seconds) is when the ticket expires: the socket closes then, unless
 /// the client renews it with a fresh ticket, which `renew` checks (the new expiry, or why
 /// not).
-pub async fn run<S, E, R>(hub: Hub, mut session: Session, mut not_after: i64, renew: R, mut ws: S)
-where
+pub async fn run<S, E, R>(
+    hub: SignalingHub,
+    mut session: Session,
+    mut not_after: i64,
+    renew: R,
+    mut ws: S,
+) where
     S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin,
     R: Fn(&str) -> Result<i64, String>,
 {
@@ -323,7 +328,9 @@ mod tests {
             max_sockets_per_ip: 2,
             ..HubLimits::default()
         };
-        let hub = Hub::start(limits, Default::default(), None).await.unwrap();
+        let hub = SignalingHub::start(limits, Default::default(), None)
+            .await
+            .unwrap();
         let room = RoomId::from_bytes([7; 16]);
         let ip = std::net::IpAddr::from([127, 0, 0, 1]);
         let far = crate::server::rooms::now_secs() + 3600;

@@ -1,5 +1,6 @@
-//! What the pages show about a running transfer. Plain data: the browser shell fills it in,
-//! the components render it; nothing here touches the browser.
+//! What the pages show about a running transfer. Plain data shared by both sides: the
+//! browser shell (`crate::web`) fills it in, the components (`crate::app`) render it; nothing
+//! here touches the browser or Dioxus.
 
 use crate::protocol::room::human_size;
 
