@@ -223,7 +223,7 @@ fn a_lone_leecher_on_a_fast_far_link_gets_the_whole_link() {
 /// pipeline up a quarter at a time, and its HAVEs for the seeder ride along, so it sends
 /// far fewer messages than the blocks it receives. Before, it sent one request per block
 /// and one HAVE per piece: 1.25 messages per 64 KiB block with 256 KiB pieces. In Chromium
-/// every message costs CPU of its own (benches/FINDINGS.md, P1).
+/// every message costs CPU of its own (docs/benchmarks.md, P1).
 #[test]
 fn a_fast_leecher_sends_few_messages_per_block() {
     let cfg = lone_leecher(25_000_000.0, (1, 2));

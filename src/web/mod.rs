@@ -1,5 +1,5 @@
 //! Browser-only code: the one place that touches web-sys. A thin shell around the pure swarm
-//! core (STYLE.md): it carries out the core's outputs with browser APIs and feeds back what
+//! core: it carries out the core's outputs with browser APIs and feeds back what
 //! happened.
 //!
 //! - [`crypto`]: SHA-256 through SubtleCrypto, and hashing files into a manifest.

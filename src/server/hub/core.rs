@@ -1,6 +1,7 @@
 //! The hub's routing rules, with no sockets, no clock and no Redis: each call returns the
-//! deliveries the shell must make (STYLE.md). Rooms hold *local* members (sockets on this
-//! instance) and *remote* ones (heard of over the bus); only local members get deliveries.
+//! deliveries the shell must make (a sans-IO core, like the swarm). Rooms hold *local*
+//! members (sockets on this instance) and *remote* ones (heard of over the bus); only local
+//! members get deliveries.
 
 use crate::protocol::PeerId;
 use crate::protocol::RoomId;

@@ -407,7 +407,6 @@ impl State {
                 None
             }
             Output::Store { piece, data } => self.store_piece(piece, data),
-            Output::Write { .. } => None,
             Output::Event(event) => {
                 self.on_event(event);
                 None

@@ -206,7 +206,7 @@ impl State {
                 self.disk.backlog += data.len() as u64;
                 self.disk.backlog_peak = self.disk.backlog_peak.max(self.disk.backlog);
                 // Kept handy only for a neighbour that may ask for it soon: a lone
-                // receiver's memory holds no copies (benches/FINDINGS.md, P4).
+                // receiver's memory holds no copies (docs/benchmarks.md, P4).
                 if self.swarm.as_ref().is_some_and(|s| s.someone_lacks(piece)) {
                     self.reads.remember(piece, data);
                 }

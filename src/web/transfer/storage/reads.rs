@@ -18,7 +18,7 @@ const READ_CACHE_BYTES: usize = 8 << 20;
 /// A piece read from a file right after the piece before it was read brings the pieces
 /// after it along, up to this many bytes: a seeder serves a peer in file order (the swarm
 /// reveals pieces that way), and one 2 MiB `Blob` read costs the browser far less than
-/// eight of 256 KiB (benches/FINDINGS.md, P1).
+/// eight of 256 KiB (docs/benchmarks.md, P1).
 const READ_RUN_BYTES: u32 = 2 << 20;
 
 /// Pieces at hand for serving, and the reads under way.
