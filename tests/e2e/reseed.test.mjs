@@ -117,7 +117,7 @@ test("a finished tab serves the blocks asked for while its files close, and newc
     await first.page.goto(link);
     await waitHydrated(first.page);
     await first.page.waitForFunction(() => window.__close?.held === 1, null, { timeout: 120_000 });
-    assert.equal(await phase(first.page), "finishing", await panel(first.page));
+    await waitPhase(first.page, "finishing", 10_000);
 
     // The sharer leaves; a second receiver can only ask the first one, whose files close
     // right before its first block request reaches the storage worker.
