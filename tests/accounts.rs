@@ -590,8 +590,17 @@ async fn rooms_belong_to_their_creator_and_only_they_can_act() {
     let (app, _fake, ada, grace) = two_owners().await;
     let anonymous = browser();
     let first = create_room_as(&app, &ada, "first.bin").await;
-    // Creation times are whole seconds: make "newest first" unambiguous.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Creation times are whole seconds: make "newest first" unambiguous by creating the
+    // second room once the clock has left the first one's second.
+    let created = my_rooms(&app, &ada).await[0].created_at;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while meshdrop::server::rooms::now_secs() <= created {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock stands still"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let second = create_room_as(&app, &ada, "second.bin").await;
     let anon_room = create_room_as(&app, &anonymous, "anon.bin").await;
 

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::ws::{closed, create_room, join, join_ticket, recv, send, signal_request, try_connect};
+use common::ws::{
+    closed, create_room, join, join_ticket, join_when_free, recv, send, signal_request, try_connect,
+};
 use common::{Backend, TEST_SECRET, spawn_app, spawn_app_with};
 use futures_util::SinkExt;
 use meshdrop::protocol::RoomId;
@@ -268,7 +270,6 @@ async fn every_limit_closes_with_its_own_code_and_the_hub_carries_on() {
     let (code, reason) = closed(&mut extra).await;
     assert_eq!(code, close::TOO_MANY_CONNECTIONS, "{reason}");
     drop((a, b, c, d));
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let text = |s: String| Message::Text(s.into());
     let cases: Vec<(Vec<Message>, u16, &str)> = vec![
@@ -311,7 +312,7 @@ async fn every_limit_closes_with_its_own_code_and_the_hub_carries_on() {
         ),
     ];
     for (messages, code, needle) in cases {
-        let mut peer = join(&app.base, room.id, &room.ticket).await;
+        let mut peer = join_when_free(&app.base, room.id, &room.ticket).await;
         for m in messages {
             if peer.ws.send(m).await.is_err() {
                 break;
@@ -320,10 +321,9 @@ async fn every_limit_closes_with_its_own_code_and_the_hub_carries_on() {
         let (got, reason) = closed(&mut peer.ws).await;
         assert_eq!(got, code, "{reason}");
         assert!(reason.contains(needle), "{reason}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Still serving, with every refused socket gone from the room.
-    let survivor = join(&app.base, room.id, &room.ticket).await;
+    let survivor = join_when_free(&app.base, room.id, &room.ticket).await;
     assert!(survivor.members.len() <= 1, "{:?}", survivor.members);
 }
 
@@ -483,9 +483,17 @@ async fn a_fresh_ticket_renews_an_open_socket_past_its_first_tickets_expiry() {
         };
         assert!(message.contains("the ticket was not renewed"), "{message}");
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let fresh = join_ticket(&app.client, &app.base, room.id).await;
-    assert!(fresh.expires_at > first.expires_at);
+    // Expiry times are whole seconds. The fresh ticket must outlive the first by two of
+    // them: the socket is checked past the first's expiry, before the fresh one's.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let fresh = loop {
+        let fresh = join_ticket(&app.client, &app.base, room.id).await;
+        if fresh.expires_at >= first.expires_at + 2 {
+            break fresh;
+        }
+        assert!(Instant::now() < deadline, "no later ticket within 5 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     send(
         &mut peer.ws,
         &ClientMessage::Renew {

@@ -111,13 +111,21 @@ fn completes_under_churn_while_a_copy_of_each_piece_survives() {
     );
 }
 
+/// Connections come from the swarms' own topology advice (`Input::Members` in,
+/// `Output::Connect` out), as in the browser: every peer keeps at least its own picks and
+/// none goes over the documented bound.
 #[test]
 fn a_thousand_peers_complete_with_bounded_degree() {
     let mut cfg = scenario(999, 256 * 1024, 16 * 1024, 1000);
     cfg.deadline_ms = 600_000;
     let report = assert_clean(&cfg);
     assert!(report.last_finish(&cfg).is_some());
-    assert!(report.degree.iter().all(|&d| d <= cfg.topology.max_degree));
+    assert!(
+        report
+            .degree
+            .iter()
+            .all(|&d| d <= cfg.swarm.topology.max_degree)
+    );
 }
 
 fn arb_config() -> impl Strategy<Value = SimConfig> {

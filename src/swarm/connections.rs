@@ -85,21 +85,13 @@ impl Swarm {
 
     pub(super) fn on_members(&mut self, members: Vec<PeerId>) {
         self.members = members;
-        let wanted: BTreeSet<PeerId> = self
-            .members
-            .iter()
-            .copied()
-            .filter(|&p| p != self.me && !self.banned.contains(&p))
-            .filter(|&p| {
-                topology::wants(
-                    &self.topology,
-                    self.topology_salt,
-                    self.me,
-                    p,
-                    &self.members,
-                )
-            })
-            .collect();
+        let mut wanted = topology::neighbours(
+            &self.cfg.topology,
+            self.topology_salt,
+            self.me,
+            &self.members,
+        );
+        wanted.retain(|p| !self.banned.contains(p));
         for &p in &wanted {
             if !self.peers.contains_key(&p) {
                 self.out.push_back(Output::Connect { peer: p });

@@ -2,6 +2,7 @@
 //! its tuning (`SwarmConfig`).
 
 use super::PeerId;
+use super::topology::TopologyConfig;
 use crate::protocol::manifest::Hash;
 use crate::protocol::wire::{BlockRef, Frame};
 use bytes::Bytes;
@@ -51,6 +52,8 @@ pub struct SwarmConfig {
     /// Keep-alive interval and stats events.
     pub tick_ms: u64,
     pub keepalive_ms: u64,
+    /// Whom to connect to (`topology.rs`).
+    pub topology: TopologyConfig,
 }
 
 impl Default for SwarmConfig {
@@ -81,6 +84,7 @@ impl Default for SwarmConfig {
             max_strikes: 32,
             tick_ms: 1_000,
             keepalive_ms: 15_000,
+            topology: TopologyConfig::default(),
         }
     }
 }

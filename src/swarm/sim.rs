@@ -8,13 +8,12 @@
 
 use super::bitfield::Bitfield;
 use super::rng::Rng;
-use super::topology::{self, TopologyConfig};
 use super::{Event, Input, Output, PeerId, Swarm, SwarmConfig};
 use crate::protocol::manifest::{Hash, Manifest, Sha2, Sha256};
 use crate::protocol::wire::Frame;
 use bytes::Bytes;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 #[derive(Debug, Clone)]
 pub struct SimPeer {
@@ -60,7 +59,7 @@ pub struct SimConfig {
     pub latency_ms: (u64, u64),
     /// Probability a message needs one retransmission (costs an extra round trip).
     pub loss: f64,
-    pub topology: TopologyConfig,
+    /// The swarm's tuning, its topology included.
     pub swarm: SwarmConfig,
     pub seed: u64,
     /// Give up at this virtual time.
@@ -86,7 +85,8 @@ pub struct SimReport {
     pub finished_ms: Vec<Option<u64>>,
     /// Distinct peers each peer received piece data from.
     pub sources: Vec<usize>,
-    /// Connections per peer in the topology.
+    /// The most connections each peer had open at once (made by the swarms' own
+    /// topology advice, `Output::Connect`).
     pub degree: Vec<usize>,
     pub violations: Violations,
     /// Peers banned by at least one other peer.
@@ -122,7 +122,11 @@ impl SimReport {
 enum Ev {
     Join(usize),
     Leave(usize),
+    /// Signaling reached both ends of a pair one asked to connect: the channel opens.
     Connect(usize, usize),
+    /// The room's member list changed: every online peer hears the new one (as the hub's
+    /// welcome, peer-joined and peer-left messages tell a tab).
+    Members,
     /// The frame reached the receiver's download link (it queues there)…
     Arrive {
         from: usize,
@@ -176,6 +180,18 @@ struct Sim<'a> {
     unspread: Vec<bool>,
     unspread_count: u32,
     spread_ms: Option<u64>,
+    /// Open connections, each as (lower index, higher index), and pairs asked for.
+    links: BTreeSet<(usize, usize)>,
+    connecting: BTreeSet<(usize, usize)>,
+    /// Open connections per peer now, and the most it had.
+    degree: Vec<usize>,
+    max_degree: Vec<usize>,
+    /// A member-list update is already scheduled for this time.
+    members_at: Option<u64>,
+}
+
+fn pair(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
 }
 
 /// Deterministic file content for a seed.
@@ -228,23 +244,19 @@ pub fn run(cfg: &SimConfig) -> SimReport {
         unspread: Vec::new(),
         unspread_count: 0,
         spread_ms: None,
+        links: BTreeSet::new(),
+        connecting: BTreeSet::new(),
+        degree: vec![0; n],
+        max_degree: vec![0; n],
+        members_at: None,
     };
     let pieces = sim.manifest.layout.piece_count();
     sim.unspread = vec![true; pieces as usize];
     sim.unspread_count = pieces;
-    let ids: Vec<PeerId> = (0..n).map(|i| PeerId(i as u64 + 1)).collect();
-    let salt = sim.rng.next_u64();
-    let adj = topology::graph(&cfg.topology, salt, &ids);
     for (i, p) in cfg.peers.iter().enumerate() {
         sim.schedule(p.join_ms * 1000, Ev::Join(i));
         if let Some(t) = p.leave_ms {
             sim.schedule(t * 1000, Ev::Leave(i));
-        }
-        for &j in &adj[i] {
-            if j > i {
-                let at = p.join_ms.max(cfg.peers[j].join_ms) * 1000 + 1;
-                sim.schedule(at, Ev::Connect(i, j));
-            }
         }
     }
     let deadline_us = cfg.deadline_ms * 1000;
@@ -266,7 +278,7 @@ pub fn run(cfg: &SimConfig) -> SimReport {
             .iter()
             .map(|n| n.received_from.values().filter(|&&b| b > 0).count())
             .collect(),
-        degree: adj.iter().map(Vec::len).collect(),
+        degree: sim.max_degree.clone(),
         violations: sim.violations.clone(),
         banned: sim
             .banned
@@ -304,6 +316,22 @@ impl Sim<'_> {
         self.queue
             .push(Reverse((at_us, self.seq, self.events.len() - 1)));
         self.seq += 1;
+    }
+
+    /// Tells every online peer the member list once this instant's joins and leaves are in.
+    fn members_changed(&mut self) {
+        if self.members_at != Some(self.now_us) {
+            self.members_at = Some(self.now_us);
+            self.schedule(self.now_us, Ev::Members);
+        }
+    }
+
+    /// A connection closed (either end may report it; the second report finds it gone).
+    fn unlink(&mut self, a: usize, b: usize) {
+        if self.links.remove(&pair(a, b)) {
+            self.degree[a] -= 1;
+            self.degree[b] -= 1;
+        }
     }
 
     fn all_done(&self) -> bool {
@@ -371,6 +399,7 @@ impl Sim<'_> {
                 );
                 self.nodes[i].swarm = Some(swarm);
                 self.input(i, now_ms, Input::Timeout);
+                self.members_changed();
             }
             Ev::Leave(i) => {
                 if self.nodes[i].swarm.take().is_some() {
@@ -385,10 +414,37 @@ impl Sim<'_> {
                             },
                         );
                     }
+                    let gone: Vec<(usize, usize)> = self
+                        .links
+                        .iter()
+                        .copied()
+                        .filter(|&(a, b)| a == i || b == i)
+                        .collect();
+                    for (a, b) in gone {
+                        self.unlink(a, b);
+                    }
+                    self.members_changed();
+                }
+            }
+            Ev::Members => {
+                self.members_at = None;
+                let members: Vec<PeerId> = (0..self.nodes.len())
+                    .filter(|&j| self.online(j))
+                    .map(|j| PeerId(j as u64 + 1))
+                    .collect();
+                for j in 0..self.nodes.len() {
+                    if self.online(j) {
+                        self.input(j, now_ms, Input::Members(members.clone()));
+                    }
                 }
             }
             Ev::Connect(a, b) => {
-                if self.online(a) && self.online(b) {
+                self.connecting.remove(&pair(a, b));
+                if self.online(a) && self.online(b) && self.links.insert(pair(a, b)) {
+                    for end in [a, b] {
+                        self.degree[end] += 1;
+                        self.max_degree[end] = self.max_degree[end].max(self.degree[end]);
+                    }
                     let max = self.cfg.swarm.max_message;
                     self.input(
                         a,
@@ -502,6 +558,7 @@ impl Sim<'_> {
                     Output::Event(_) => {}
                     Output::Disconnect { peer, .. } => {
                         let j = peer.0 as usize - 1;
+                        self.unlink(i, j);
                         if self.online(j) {
                             let me = PeerId(i as u64 + 1);
                             self.nodes[j]
@@ -511,7 +568,19 @@ impl Sim<'_> {
                                 .handle_input(now_ms, Input::Disconnected { peer: me });
                         }
                     }
-                    Output::Connect { .. } => {}
+                    Output::Connect { peer } => {
+                        // Offer, answer and ICE cross the signaling server before the
+                        // channel opens: about three one-way trips.
+                        let j = peer.0 as usize - 1;
+                        let key = pair(i, j);
+                        if self.online(j)
+                            && !self.links.contains(&key)
+                            && self.connecting.insert(key)
+                        {
+                            let at = self.now_us + 3 * self.cfg.latency_ms.1 * 1000 + 1;
+                            self.schedule(at, Ev::Connect(i, j));
+                        }
+                    }
                 }
             }
         }
@@ -653,7 +722,6 @@ pub fn scenario(n: usize, file_size: u64, piece_size: u32, seed: u64) -> SimConf
         peers,
         latency_ms: (10, 40),
         loss: 0.0,
-        topology: TopologyConfig::default(),
         swarm: SwarmConfig {
             // Two requests per piece: a piece can come from two peers at once.
             block_size: (piece_size / 2).clamp(16 * 1024, 64 * 1024),

@@ -97,6 +97,43 @@ pub async fn join(base: &str, room: RoomId, ticket: &str) -> Peer {
     }
 }
 
+/// Joins as soon as this address has a free socket slot: sockets it just dropped count
+/// until the hub has seen them close, which takes a moment. Waits at most 5 s.
+pub async fn join_when_free(base: &str, room: RoomId, ticket: &str) -> Peer {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut ws = try_connect(signal_request(base, room, ticket))
+            .await
+            .unwrap_or_else(|(s, b)| panic!("refused: {s} {b}"));
+        let first = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("the hub answers within 5 s");
+        match first {
+            Some(Ok(Message::Text(t))) => {
+                let welcome = ServerMessage::parse(t.as_str()).expect("valid hub message");
+                let ServerMessage::Welcome { you, members, .. } = welcome.clone() else {
+                    panic!("expected a welcome, got {welcome:?}");
+                };
+                return Peer {
+                    ws,
+                    id: you,
+                    members,
+                    welcome,
+                };
+            }
+            Some(Ok(Message::Close(Some(frame))))
+                if u16::from(frame.code)
+                    == meshdrop::protocol::signal::close::TOO_MANY_CONNECTIONS
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+}
+
 /// The next hub message (pings are answered by the client library).
 pub async fn recv(ws: &mut Ws) -> ServerMessage {
     use futures_util::StreamExt;

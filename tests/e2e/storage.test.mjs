@@ -135,6 +135,38 @@ async function cached(page) {
   }, OPEN_CACHE);
 }
 
+/** Room `room`'s resume record in the page's IndexedDB: whether it is marked saved, and how
+ *  many pieces it lists; null without one. */
+async function record(page, room) {
+  return page.evaluate(
+    async ([openCache, room]) => {
+      const db = await eval(openCache);
+      const value = await new Promise((resolve, reject) => {
+        const req = db.transaction("rooms").objectStore("rooms").get(room);
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      db.close();
+      if (!value) return null;
+      let pieces = 0;
+      for (const byte of value.have) for (let b = byte; b; b >>= 1) pieces += b & 1;
+      return { saved: value.saved, pieces };
+    },
+    [OPEN_CACHE, room],
+  );
+}
+
+/** Polls `record` until `ok` holds for it (a record exists), for at most `timeout` ms. */
+async function waitRecord(page, room, ok, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const found = await record(page, room);
+    if (found && ok(found)) return found;
+    if (Date.now() > deadline) throw new Error(`the resume record of ${room} is ${JSON.stringify(found)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 test("a reload and a browser restart resume from the cache; saving removes it", { timeout: 300_000 }, async () => {
   const SIZE = 64 * MIB;
   const file = randomFile("resume.bin", 64);
@@ -216,7 +248,7 @@ test("a reload and a browser restart resume from the cache; saving removes it", 
     assert.equal(await sha256(await save(page, "resumed.bin")), expected);
 
     // 3. Saved: once the tab is gone, the next page load removes the room's cache.
-    await page.waitForTimeout(500); // the "saved" mark reaches IndexedDB within a tick
+    await waitRecord(page, room, (r) => r.saved);
     const before = await cached(page);
     assert.ok(
       before.records.includes(room) && before.layers.includes(room) && before.dirs.includes(room),
@@ -377,7 +409,8 @@ test("a full disk fails the download with its reason, and a reload resumes it", 
     assert.equal(await seeder.page.locator('[data-testid="phase"]').getAttribute("data-phase"), "seeding");
     const log = await page.$$eval('[data-testid="log"] li', (items) => items.map((i) => i.textContent));
     assert.equal(log.filter((l) => l.startsWith("could not write to disk")).length, 1, log.join("\n"));
-    await page.waitForTimeout(1000); // the resume record is written every 250 ms
+    // The resume record (written every 250 ms) lists what fitted: 64 pieces of 256 KiB.
+    await waitRecord(page, seeder.link.split("/room/")[1], (r) => r.pieces === 64);
 
     await page.goto(seeder.link);
     await waitDone(page, 120_000);
