@@ -537,7 +537,7 @@ mod tests {
         let table = markdown_table();
         assert!(
             shown == table,
-            "docs/configuration.md's table differs from src/server/config.rs; put this between its markers:\n{table}"
+            "docs/configuration.md's table differs from src/server/config/variables.rs; put this between its markers:\n{table}"
         );
     }
 
