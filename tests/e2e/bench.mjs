@@ -555,7 +555,9 @@ try {
     const samples = [];
     for (let i = 0; i < FIRST_BYTE_RUNS; i++) samples.push(await firstByte(s2.link));
     samples.sort((x, y) => x - y);
-    const median = (samples[4] + samples[5]) / 2;
+    const mid = samples.length >> 1;
+    const median = samples.length % 2 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
+    if (!Number.isFinite(median)) throw new Error(`no first-byte time: ${samples}`);
     rows.push(
       `| link opened → first verified byte (ms, median of ${FIRST_BYTE_RUNS}) | **${median.toFixed(0)}** (min ${samples[0]}, max ${samples[samples.length - 1]}) | | |`,
     );
