@@ -82,8 +82,23 @@ export function testServices() {
   return { DATABASE_URL: admin.replace(/\/[^/]*$/, `/${name}`), REDIS_URL: redis };
 }
 
+/** Starts Chromium through `launch`, once more if it crashed while starting: Debian's
+ *  Chromium now and then dies (SIGSEGV) before its first page under a loaded machine, when
+ *  nothing of meshdrop has run yet. Any later failure, or a second crash, stands. */
+async function startChromium(launch) {
+  try {
+    return await launch();
+  } catch (e) {
+    if (!/has been closed|signal=SIG/.test(e.message)) throw e;
+    console.error(`# Chromium crashed while starting (${e.message.split("\n")[0]}); starting it again`);
+    return launch();
+  }
+}
+
 export async function launchBrowser() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: BROWSER_ARGS });
+  return startChromium(() =>
+    chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: BROWSER_ARGS }),
+  );
 }
 
 /** A fresh browser context whose page errors fail the test. */
@@ -134,11 +149,13 @@ const BROWSER_ARGS = [
  *  on loopback for `origin` (or each of several origins). `args` are added to the launch
  *  flags. Returns its one page. */
 export async function launchProfile(profileDir, origin, { args = [] } = {}) {
-  const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [...BROWSER_ARGS, ...args],
-    acceptDownloads: true,
-  });
+  const context = await startChromium(() =>
+    chromium.launchPersistentContext(profileDir, {
+      executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+      args: [...BROWSER_ARGS, ...args],
+      acceptDownloads: true,
+    }),
+  );
   for (const o of [origin].flat()) await context.grantPermissions(["camera", "microphone"], { origin: o });
   const page = context.pages()[0] || (await context.newPage());
   return { context, page };
