@@ -86,6 +86,11 @@ pub async fn join(base: &str, room: RoomId, ticket: &str) -> Peer {
         .await
         .unwrap_or_else(|(s, b)| panic!("refused: {s} {b}"));
     let welcome = recv(&mut ws).await;
+    welcomed(ws, welcome)
+}
+
+/// The peer a socket became, from the welcome it read.
+fn welcomed(ws: Ws, welcome: ServerMessage) -> Peer {
     let ServerMessage::Welcome { you, members, .. } = welcome.clone() else {
         panic!("expected a welcome, got {welcome:?}");
     };
@@ -112,15 +117,7 @@ pub async fn join_when_free(base: &str, room: RoomId, ticket: &str) -> Peer {
         match first {
             Some(Ok(Message::Text(t))) => {
                 let welcome = ServerMessage::parse(t.as_str()).expect("valid hub message");
-                let ServerMessage::Welcome { you, members, .. } = welcome.clone() else {
-                    panic!("expected a welcome, got {welcome:?}");
-                };
-                return Peer {
-                    ws,
-                    id: you,
-                    members,
-                    welcome,
-                };
+                return welcomed(ws, welcome);
             }
             Some(Ok(Message::Close(Some(frame))))
                 if u16::from(frame.code)

@@ -128,6 +128,31 @@ export async function waitHydrated(page) {
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 30_000 });
 }
 
+/** The transfer panel's text and log lines, for assertion messages. */
+export async function panelText(page) {
+  return page
+    .locator('[data-testid="transfer"]')
+    .evaluate((el) => el.textContent + " | log: " + [...el.querySelectorAll("li")].map((l) => l.textContent).join(" | "))
+    .catch(() => "(no panel)");
+}
+
+/** Waits for the transfer to reach `phase` (a `data-phase` value); on timeout the error
+ *  carries the panel's text, which says what the page was doing. */
+export async function waitPhase(page, phase, timeout) {
+  try {
+    await page.waitForSelector(`[data-phase="${phase}"]`, { timeout });
+  } catch (e) {
+    throw new Error(`${e.message}\npanel: ${await panelText(page)}`);
+  }
+}
+
+/** Clicks the page's Save link and stores the download at `path`. */
+export async function saveDownload(page, path) {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="save"]')]);
+  await download.saveAs(path);
+  return path;
+}
+
 /** Shares `files` (a path or paths) from `page` through `${base}/upload`: returns the room
  *  link once the page is seeding. */
 export async function share(page, base, files) {

@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated, share, peerPage } from "./harness.mjs";
+import { startServer, launchBrowser, waitHydrated, share, peerPage, panelText as panel, waitPhase, saveDownload } from "./harness.mjs";
 
 const MIB = 1024 * 1024;
 let server, browser, dir;
@@ -64,33 +64,11 @@ function holdCloseUntilRead() {
   };
 }
 
-/** The transfer panel's phase, text and log, for assertion messages. */
-async function panel(page) {
-  return page
-    .locator('[data-testid="transfer"]')
-    .evaluate((el) => el.textContent + " | log: " + [...el.querySelectorAll("li")].map((l) => l.textContent).join(" | "))
-    .catch(() => "(no panel)");
-}
-
 async function phase(page) {
   return page.locator('[data-testid="phase"]').getAttribute("data-phase");
 }
 
-async function waitPhase(page, want, timeout) {
-  try {
-    await page.waitForSelector(`[data-phase="${want}"]`, { timeout });
-  } catch (e) {
-    throw new Error(`${e.message}\npanel: ${await panel(page)}`);
-  }
-}
-
-/** Clicks the page's Save link and stores the download as `name` in the test's folder. */
-async function save(page, name) {
-  const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="save"]')]);
-  const path = join(dir, name);
-  await download.saveAs(path);
-  return path;
-}
+const save = (page, name) => saveDownload(page, join(dir, name));
 
 /** How many peers this page received data from. */
 function sources(page) {

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, mkdtempSync, openSync, writeSync, closeSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, launchProfile, peerPage, trackRendererPeak, waitHydrated } from "./harness.mjs";
+import { startServer, launchBrowser, launchProfile, peerPage, trackRendererPeak, waitHydrated, waitPhase, saveDownload } from "./harness.mjs";
 
 const MIB = 1024 * 1024;
 let server, browser, dir;
@@ -79,21 +79,9 @@ async function until(page, fn, arg, timeout = 10_000) {
   }
 }
 
-async function waitDone(page, timeout) {
-  try {
-    await page.waitForSelector('[data-phase="done"]', { timeout });
-  } catch (e) {
-    const panel = await page.locator('[data-testid="transfer"]').textContent().catch(() => "(no panel)");
-    throw new Error(`${e.message}\npanel: ${panel}`);
-  }
-}
+const waitDone = (page, timeout) => waitPhase(page, "done", timeout);
 
-async function save(page, name) {
-  const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="save"]')]);
-  const path = join(dir, name);
-  await download.saveAs(path);
-  return path;
-}
+const save = (page, name) => saveDownload(page, join(dir, name));
 
 /** Run in every page of a context: records each state the transfer panel shows, in order. */
 const RECORD_PHASES = `

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, waitHydrated, share, peerPage as harnessPeerPage } from "./harness.mjs";
+import { startServer, launchBrowser, waitHydrated, share, peerPage as harnessPeerPage, waitPhase, saveDownload } from "./harness.mjs";
 
 const SIZE = 64 * 1024 * 1024;
 let server, browser, dir;
@@ -55,25 +55,10 @@ function channels(page) {
 }
 
 /** Waits for the transfer to finish; on timeout the panel's text explains what it was doing. */
-async function waitDone(page, timeout) {
-  try {
-    await page.waitForSelector('[data-phase="done"]', { timeout });
-  } catch (e) {
-    const panel = await page
-      .locator('[data-testid="transfer"]')
-      .evaluate((el) => el.textContent + " | log: " + [...el.querySelectorAll("li")].map((l) => l.textContent).join(" | "))
-      .catch(() => "(no panel)");
-    throw new Error(`${e.message}\npanel: ${panel}`);
-  }
-}
+const waitDone = (page, timeout) => waitPhase(page, "done", timeout);
 
 /** Clicks the page's Save link and stores the download as `name` in the test's folder. */
-async function save(page, name) {
-  const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="save"]')]);
-  const path = join(dir, name);
-  await download.saveAs(path);
-  return path;
-}
+const save = (page, name) => saveDownload(page, join(dir, name));
 
 function sha256(path) {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
