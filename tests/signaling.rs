@@ -214,9 +214,11 @@ async fn a_silent_socket_is_dropped_and_announced_within_the_heartbeat_timeout()
         unreachable!()
     };
     assert_eq!(told, heartbeat_ms);
-    // `silent` never reads again, so it never answers the hub's pings.
-    let silent = join(&app.base, room.id, &room.ticket).await;
+    // `silent` never reads again, so it never answers the hub's pings. The clock starts
+    // before it joins: the hub's own timer starts somewhere inside `join`, so a clock started
+    // after it would undercount and the lower bound below would be a race.
     let started = Instant::now();
+    let silent = join(&app.base, room.id, &room.ticket).await;
     assert_eq!(
         recv(&mut a.ws).await,
         ServerMessage::PeerJoined { peer: silent.id }
