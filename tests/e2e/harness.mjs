@@ -164,7 +164,7 @@ export async function share(page, base, files) {
   return link;
 }
 
-const BROWSER_ARGS = [
+export const BROWSER_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
   "--allow-loopback-in-peer-connection",
