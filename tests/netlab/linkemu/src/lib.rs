@@ -60,8 +60,14 @@ impl DelayLine {
     pub fn new(setting: LinkSetting, seed: u64) -> Self {
         Self {
             setting,
-            // xorshift64* must not start at zero.
-            rng: seed | 1,
+            // splitmix64 of the seed: xorshift64* must not start at zero, and small seeds
+            // (peer indices) would otherwise give correlated first draws.
+            rng: {
+                let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) | 1
+            },
             held: VecDeque::new(),
             last_due: 0,
             stats: LineStats::default(),
