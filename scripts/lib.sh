@@ -129,7 +129,8 @@ build_bundle() {
 lint() {
   (cd "$ROOT" && cargo fmt --all --check \
     && cargo clippy --features server,sim --all-targets -- -D warnings \
-    && cargo clippy --features web --target wasm32-unknown-unknown -- -D warnings)
+    && cargo clippy --features web --target wasm32-unknown-unknown -- -D warnings \
+    && cargo clippy -p meshdrop-linkemu --all-targets -- -D warnings)
 }
 
 # cargo-fuzz targets (fuzz/): libFuzzer needs nightly flags, which RUSTC_BOOTSTRAP allows

@@ -27,12 +27,16 @@ phase "services" eval "start_postgres; start_redis; start_coturn"
 cd "$ROOT"
 phase "css" build_css
 phase "rust tests" cargo test --features server "$@"
+[ $# -gt 0 ] || phase "link emulator tests" cargo test -q -p meshdrop-linkemu
 [ $# -gt 0 ] && exit 0
 phase "lint" lint
 phase "fuzz" fuzz
 phase "waiting for dx" wait_dx_tools
 phase "release build" build_bundle
 phase "browser tests" node --test tests/e2e/
+# The network lab (docs/netlab.md): real browsers in network namespaces on shaped links.
+phase "network lab setup" bash scripts/netlab.sh setup
+phase "network lab tests" node --test tests/netlab/
 
 # Every benchmark at smoke size: each must still run and print its ratios, so a broken
 # benchmark fails here. Full sizes are scripts/bench.sh's (docs/benchmarks.md).
@@ -41,4 +45,5 @@ export PEERJS_DIR="$ROOT/benches/peerjs"
 phase "signaling load benchmark vs PeerJS (smoke)" bench_cargo --bench signal_load -- quick
 phase "browser benchmark (smoke)" env BENCH_SIZE_MIB=32 BENCH_LARGE_MIB=128 BENCH_P1_ROUNDS=1 \
   BENCH_FIRST_RUNS=3 node tests/e2e/bench.mjs
+phase "network lab benchmark (smoke)" env LAB_SCALE=smoke node tests/netlab/bench.mjs
 log "all tests passed in $SECONDS s"

@@ -100,18 +100,20 @@ export class Lab {
     return { bytes: tc.bytes || 0, packets: tc.packets || 0, drops: tc.drops || 0, emu: s.emu };
   }
 
-  /** Runs dist/server in the wan namespace on ORIGIN; STUN (and TURN, when `turn()` ran) on
-   *  coturn. `env` adds to or overrides the server's environment. */
-  async startServer(env = {}) {
+  /** Runs dist/server in the wan namespace on ORIGIN. With coturn running (`turn()`), the
+   *  page gets it as STUN and TURN; `{ relay: false }` hands out STUN only, as a server
+   *  with no TURN configured does. `env` adds to or overrides the server's environment. */
+  async startServer(env = {}, { relay = true } = {}) {
     const dataDir = join(this.dir, "server");
     const logs = [];
-    const ice = this.turnSecret
-      ? {
-          MESHDROP_STUN_URLS: `stun:${SERVER_IP}:3478`,
-          MESHDROP_TURN_URLS: `turn:${SERVER_IP}:3478?transport=udp`,
-          MESHDROP_TURN_SECRET: this.turnSecret,
-        }
-      : {};
+    const ice = {};
+    if (this.turnSecret) {
+      ice.MESHDROP_STUN_URLS = `stun:${SERVER_IP}:3478`;
+      if (relay) {
+        ice.MESHDROP_TURN_URLS = `turn:${SERVER_IP}:3478?transport=udp`;
+        ice.MESHDROP_TURN_SECRET = this.turnSecret;
+      }
+    }
     const child = spawn("ip", ["netns", "exec", this.ns("wan"), join(ROOT, "dist", "server")], {
       cwd: join(ROOT, "dist"),
       env: {

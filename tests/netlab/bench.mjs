@@ -59,8 +59,10 @@ async function swarmRow(name, { leechers, seedRate, leechRate, delay, bytes, goa
     const bound = swarmBound(bytes, seedRate, peers.slice(1).map(() => leechRate));
     const total = Object.values(r.uplink).reduce((a, b) => a + b, 0);
     const ratio = r.last / bound;
+    const sum = (k) => Object.values(r.counters).reduce((a, c) => a + c[k], 0);
+    const pieceBytes = sum("uploaded");
     rows.push(
-      `| ${name}: 1 → ${leechers}, ${bytes / MiB} MiB, uplinks ${seedRate / MB} / ${leechRate / MB} MB/s, ${delay} ms | ${bound.toFixed(1)} | ${r.last.toFixed(1)} | **${ratio.toFixed(2)}** | ≤ ${goal} | seeder sent ${(r.uplink[1] / bytes).toFixed(2)} copies; all uplinks ${(total / (leechers * bytes)).toFixed(2)}× what was delivered; busy ${utilisation(r, rates)} | ${pct(r.cpuBusy)} |`,
+      `| ${name}: 1 → ${leechers}, ${bytes / MiB} MiB, uplinks ${seedRate / MB} / ${leechRate / MB} MB/s, ${delay} ms | ${bound.toFixed(1)} | ${r.last.toFixed(1)} | **${ratio.toFixed(2)}** | ≤ ${goal} | seeder sent ${(r.uplink[1] / bytes).toFixed(2)} copies on the wire (${(r.counters[1].uploaded / bytes).toFixed(2)} as piece data); all uplinks ${(total / (leechers * bytes)).toFixed(2)}× what was delivered (piece data ${(pieceBytes / (leechers * bytes)).toFixed(2)}×; duplicates ${(sum("wasted") / MB).toFixed(1)} MB, stalls ${sum("stalls")}, endgame requests ${sum("endgame")}); ${Object.values(r.drops).reduce((a, b) => a + b, 0)} packets dropped at the bottlenecks; busy ${utilisation(r, rates)} | ${pct(r.cpuBusy)} |`,
     );
     console.log(rows.at(-1));
     return r;

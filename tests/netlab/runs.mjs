@@ -20,9 +20,19 @@ export function swarmBound(bytes, seedRate, leecherRates) {
   return Math.max(bytes / seedRate, (n * bytes) / total);
 }
 
+/** The transfer panel's counters (bytes received and uploaded as piece data, duplicate
+ *  bytes, stalls, endgame requests). */
+export function pageCounters(page) {
+  return page.locator('[data-testid="transfer"]').evaluate((el) => {
+    const n = (k) => Number(el.dataset[k] || 0);
+    return { received: n("received"), uploaded: n("uploaded"), wasted: n("wasted"), stalls: n("stalls"), endgame: n("endgame") };
+  });
+}
+
 /** Shares a random file of `bytes` from peer `seed`, opens the link in every peer of
  *  `leechers` at once and waits until all are done. Returns each leecher's seconds from
- *  opening the link to done, the saved files' check, every uplink's bytes and series, and
+ *  opening the link to done, the saved files' check, every uplink's bytes, packets dropped at
+ *  its bottleneck queue and byte series, the pages' counters, and
  *  the machine's CPU. */
 export async function swarmRun(lab, { seed, leechers, bytes, timeoutMs, save = true, during }) {
   const file = join(lab.dir, "shared.bin");
@@ -33,7 +43,7 @@ export async function swarmRun(lab, { seed, leechers, bytes, timeoutMs, save = t
   const pages = [];
   for (const i of leechers) pages.push({ i, ...(await lab.page(i)) });
   const before = {};
-  for (const i of [seed, ...leechers]) before[i] = (await lab.stats(i)).bytes;
+  for (const i of [seed, ...leechers]) before[i] = await lab.stats(i);
   const tracker = trackLinks(lab, [seed, ...leechers]);
   const started = Date.now();
   const done = pages.map(async (p) => {
@@ -45,8 +55,15 @@ export async function swarmRun(lab, { seed, leechers, bytes, timeoutMs, save = t
   if (during) await during({ seeder, pages, link, started });
   await Promise.all(done);
   const { series, cpuBusy } = await tracker.stop();
+  const counters = {};
+  for (const p of [{ i: seed, ...seeder }, ...pages]) counters[p.i] = await pageCounters(p.page);
   const uplink = {};
-  for (const i of [seed, ...leechers]) uplink[i] = (await lab.stats(i)).bytes - before[i];
+  const drops = {};
+  for (const i of [seed, ...leechers]) {
+    const now = await lab.stats(i);
+    uplink[i] = now.bytes - before[i].bytes;
+    drops[i] = now.drops - before[i].drops;
+  }
   const identical = [];
   if (save) {
     for (const p of pages) {
@@ -61,7 +78,9 @@ export async function swarmRun(lab, { seed, leechers, bytes, timeoutMs, save = t
     last: Math.max(...pages.map((p) => p.seconds)),
     identical,
     uplink,
+    drops,
     series,
+    counters,
     cpuBusy,
     errors,
     seeder,
