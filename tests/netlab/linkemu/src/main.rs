@@ -140,11 +140,9 @@ fn run(args: Args) -> io::Result<()> {
     eprintln!("linkemu: queue {} {:?}", args.queue, args.setting);
     while !STOP.load(Ordering::Relaxed) {
         let now = now_us();
-        let until_due = line
-            .next_due()
-            .map_or(Duration::from_millis(200), |due| {
-                Duration::from_micros(due.saturating_sub(now))
-            });
+        let until_due = line.next_due().map_or(Duration::from_millis(200), |due| {
+            Duration::from_micros(due.saturating_sub(now))
+        });
         wait_readable(&q, until_due.min(Duration::from_millis(200)))?;
         let mut drops = Vec::new();
         q.drain(|id| {

@@ -129,10 +129,10 @@ impl Queue {
             buf: vec![0; 1 << 16],
         };
         // cmd: command, pad, protocol family (unused by BIND on current kernels).
-        q.request(Msg::new(NFQNL_MSG_CONFIG, libc::NLM_F_ACK as u16, 0, num).attr(
-            NFQA_CFG_CMD,
-            &[NFQNL_CFG_CMD_BIND, 0, 0, 0],
-        ))?;
+        q.request(
+            Msg::new(NFQNL_MSG_CONFIG, libc::NLM_F_ACK as u16, 0, num)
+                .attr(NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, 0]),
+        )?;
         let mut params = 0u32.to_be_bytes().to_vec();
         params.push(NFQNL_COPY_META);
         q.request(
@@ -171,7 +171,8 @@ impl Queue {
             while off + NLMSG_HDRLEN <= n {
                 let (len, kind, mseq) = header(&self.buf[off..]);
                 if kind == NLMSG_ERROR && mseq == seq {
-                    let errno = i32::from_ne_bytes(self.buf[off + 16..off + 20].try_into().unwrap());
+                    let errno =
+                        i32::from_ne_bytes(self.buf[off + 16..off + 20].try_into().unwrap());
                     return if errno == 0 {
                         Ok(())
                     } else {
