@@ -79,6 +79,85 @@ pub struct PeerRow {
     pub pieces: u32,
     /// Piece data we received from it.
     pub received: u64,
+    pub path: PeerPath,
+}
+
+/// How an open connection's data travels: straight between the two browsers, or through
+/// the server's TURN relay (slower, and it costs the server bandwidth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PeerPath {
+    /// Open, but the browser has not yet reported which candidate pair it chose.
+    #[default]
+    Checking,
+    Direct,
+    Relayed,
+}
+
+impl PeerPath {
+    /// The path of a candidate pair, from its two ends' ICE `candidateType`s ("host",
+    /// "srflx", "prflx", "relay"): relayed if either end is a TURN allocation.
+    pub fn from_candidate_types(local: &str, remote: &str) -> Self {
+        if local == "relay" || remote == "relay" {
+            Self::Relayed
+        } else {
+            Self::Direct
+        }
+    }
+
+    /// The path of the candidate pair a connection's stats report as selected, or `None`
+    /// while none is. Chromium names the pair in its `transport` entry
+    /// (`selectedCandidatePairId`); Firefox marks the pair itself (`selected`); a nominated
+    /// pair that succeeded is the last resort.
+    pub fn from_stats(stats: &[IceStat]) -> Option<Self> {
+        let by_id = |id: &str| stats.iter().find(|s| s.id == id);
+        let pairs = || stats.iter().filter(|s| s.kind == "candidate-pair");
+        let pair = stats
+            .iter()
+            .filter(|s| s.kind == "transport")
+            .find_map(|t| t.selected_pair.as_deref().and_then(by_id))
+            .or_else(|| pairs().find(|p| p.selected))
+            .or_else(|| pairs().find(|p| p.nominated && p.succeeded))?;
+        let candidate_type = |id: &Option<String>| by_id(id.as_deref()?)?.candidate_type.clone();
+        Some(Self::from_candidate_types(
+            &candidate_type(&pair.local)?,
+            &candidate_type(&pair.remote)?,
+        ))
+    }
+
+    /// The `data-path` value.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Checking => "checking",
+            Self::Direct => "direct",
+            Self::Relayed => "relayed",
+        }
+    }
+}
+
+/// What [`PeerPath::from_stats`] reads of one `RTCStatsReport` entry (the browser shell
+/// copies it out, so the choice of pair is plain Rust and tested here).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IceStat {
+    pub id: String,
+    /// The entry's `type`: "transport", "candidate-pair", "local-candidate", ...
+    pub kind: String,
+    /// A transport's `selectedCandidatePairId`.
+    pub selected_pair: Option<String>,
+    /// A candidate pair's `selected`, `nominated`, `state == "succeeded"`,
+    /// `localCandidateId` and `remoteCandidateId`.
+    pub selected: bool,
+    pub nominated: bool,
+    pub succeeded: bool,
+    pub local: Option<String>,
+    pub remote: Option<String>,
+    /// A candidate's `candidateType`.
+    pub candidate_type: Option<String>,
+}
+
+/// What the page says of a peer it could not connect to because no direct path exists and
+/// the server's ICE servers include no TURN relay to fall back on.
+pub fn no_path_notice(peer: u64) -> String {
+    format!("no direct path to peer {peer}; this server offers no relay")
 }
 
 /// One file of the room: how much of it is here, and how fast it is arriving.
@@ -160,6 +239,9 @@ pub struct TransferView {
     pub up_rate: f64,
     pub uploaded: u64,
     pub peers: Vec<PeerRow>,
+    /// Peers still in the room that this tab could not connect to because there is no
+    /// direct path and the server offers no relay ([`no_path_notice`], `data-testid="no-path"`).
+    pub no_path: Vec<u64>,
     /// Connections as (me, them) for the mesh graph.
     pub me: u64,
     pub members: usize,
@@ -261,6 +343,96 @@ mod tests {
         for unfinished in [Phase::Connecting, Phase::Downloading, Phase::Finishing] {
             assert_eq!(unfinished.ended(why()), Phase::Failed(why()));
         }
+    }
+
+    fn candidate(id: &str, kind: &str, candidate_type: &str) -> IceStat {
+        IceStat {
+            id: id.into(),
+            kind: kind.into(),
+            candidate_type: Some(candidate_type.into()),
+            ..IceStat::default()
+        }
+    }
+
+    fn pair(id: &str, local: &str, remote: &str) -> IceStat {
+        IceStat {
+            id: id.into(),
+            kind: "candidate-pair".into(),
+            local: Some(local.into()),
+            remote: Some(remote.into()),
+            ..IceStat::default()
+        }
+    }
+
+    #[test]
+    fn a_relay_at_either_end_makes_the_path_relayed() {
+        use PeerPath::*;
+        assert_eq!(PeerPath::from_candidate_types("host", "srflx"), Direct);
+        assert_eq!(PeerPath::from_candidate_types("prflx", "host"), Direct);
+        assert_eq!(PeerPath::from_candidate_types("relay", "host"), Relayed);
+        assert_eq!(PeerPath::from_candidate_types("srflx", "relay"), Relayed);
+    }
+
+    #[test]
+    fn the_selected_pair_is_found_as_chromium_and_firefox_report_it() {
+        let candidates = [
+            candidate("L1", "local-candidate", "host"),
+            candidate("L2", "local-candidate", "relay"),
+            candidate("R1", "remote-candidate", "srflx"),
+        ];
+        let direct = pair("P1", "L1", "R1");
+        let relayed = pair("P2", "L2", "R1");
+        // Chromium: the transport names the pair; the other pair's flags do not matter.
+        let mut stats = candidates.to_vec();
+        stats.push(IceStat {
+            nominated: true,
+            succeeded: true,
+            ..direct.clone()
+        });
+        stats.push(relayed.clone());
+        stats.push(IceStat {
+            id: "T".into(),
+            kind: "transport".into(),
+            selected_pair: Some("P2".into()),
+            ..IceStat::default()
+        });
+        assert_eq!(PeerPath::from_stats(&stats), Some(PeerPath::Relayed));
+        // Firefox: no transport entry, the pair says it is selected.
+        let mut stats = candidates.to_vec();
+        stats.push(relayed.clone());
+        stats.push(IceStat {
+            selected: true,
+            ..direct.clone()
+        });
+        assert_eq!(PeerPath::from_stats(&stats), Some(PeerPath::Direct));
+        // Neither: a nominated pair that succeeded.
+        let mut stats = candidates.to_vec();
+        stats.push(IceStat {
+            nominated: true,
+            ..direct.clone()
+        });
+        stats.push(IceStat {
+            nominated: true,
+            succeeded: true,
+            ..relayed.clone()
+        });
+        assert_eq!(PeerPath::from_stats(&stats), Some(PeerPath::Relayed));
+        // Nothing selected yet, or a selected pair whose candidate is missing: unknown.
+        let mut stats = candidates.to_vec();
+        stats.push(direct.clone());
+        assert_eq!(PeerPath::from_stats(&stats), None);
+        let stats = vec![
+            candidate("L1", "local-candidate", "host"),
+            IceStat {
+                selected: true,
+                ..direct
+            },
+        ];
+        assert_eq!(PeerPath::from_stats(&stats), None);
+        assert_eq!(
+            no_path_notice(7),
+            "no direct path to peer 7; this server offers no relay"
+        );
     }
 
     #[test]

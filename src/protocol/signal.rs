@@ -40,6 +40,17 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+impl IceServer {
+    /// A TURN server (`turn:` or `turns:` URL): a path between peers that cannot reach each
+    /// other directly. STUN only helps them find a direct one.
+    pub fn is_relay(&self) -> bool {
+        self.urls.iter().any(|u| {
+            let scheme = u.trim_start().split(':').next().unwrap_or("");
+            scheme.eq_ignore_ascii_case("turn") || scheme.eq_ignore_ascii_case("turns")
+        })
+    }
+}
+
 /// Browser → hub.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -269,6 +280,20 @@ mod tests {
             None
         );
         assert_eq!(ticket_from_protocols(Vec::<&str>::new()), None);
+    }
+
+    #[test]
+    fn only_turn_urls_make_a_relay() {
+        let server = |urls: &[&str]| IceServer {
+            urls: urls.iter().map(|u| u.to_string()).collect(),
+            username: None,
+            credential: None,
+        };
+        assert!(!server(&["stun:stun.example.org:3478"]).is_relay());
+        assert!(!server(&[]).is_relay());
+        assert!(server(&["stun:a:3478", "turn:a:3478?transport=udp"]).is_relay());
+        assert!(server(&["TURNS:a:5349"]).is_relay());
+        assert!(!server(&["stuns:turn.example.org"]).is_relay());
     }
 
     #[test]

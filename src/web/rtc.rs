@@ -3,6 +3,7 @@
 
 use super::js_error;
 use crate::protocol::signal::{IceServer, SignalPayload};
+use crate::transfer_view::{IceStat, PeerPath};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen_futures::JsFuture;
@@ -52,6 +53,8 @@ pub enum RtcEvent {
         max_message: u32,
     },
     Closed(String),
+    /// ICE (or DTLS) failed: no candidate pair worked.
+    Failed,
     Message(Vec<u8>),
     BufferLow,
 }
@@ -76,6 +79,8 @@ pub struct Conn {
     /// the high-water mark (shown to tests as `data-channel-peak`).
     pub peak_buffered: u32,
     pub created_ms: f64,
+    /// Direct or through a relay, once the open channel's stats tell.
+    pub path: PeerPath,
     _closures: Vec<Box<dyn std::any::Any>>,
 }
 
@@ -138,7 +143,7 @@ impl Conn {
         let on_state = Closure::<dyn FnMut()>::new(move || {
             use web_sys::RtcPeerConnectionState as S;
             match pc2.connection_state() {
-                S::Failed => ev(RtcEvent::Closed("connection failed".into())),
+                S::Failed => ev(RtcEvent::Failed),
                 S::Closed => ev(RtcEvent::Closed("connection closed".into())),
                 _ => {}
             }
@@ -200,6 +205,7 @@ impl Conn {
             water,
             peak_buffered: 0,
             created_ms: super::now_ms(),
+            path: PeerPath::Checking,
             _closures: closures,
         })
     }
@@ -265,6 +271,20 @@ impl Conn {
             .map_err(js_error)
     }
 
+    /// Which way the connection's data goes, from the candidate pair its stats report as
+    /// selected; `None` while there is none (or the stats cannot be read).
+    pub async fn path(pc: &RtcPeerConnection) -> Option<PeerPath> {
+        let report = JsFuture::from(pc.get_stats()).await.ok()?;
+        // RTCStatsReport is maplike: iterating it yields `[id, stats]` entries.
+        let stats: Vec<IceStat> = js_sys::try_iter(&report)
+            .ok()??
+            .filter_map(Result::ok)
+            .filter_map(|entry| js_sys::Reflect::get_u32(&entry, 1).ok())
+            .filter_map(|stat| ice_stat(&stat))
+            .collect();
+        PeerPath::from_stats(&stats)
+    }
+
     /// Sends now if the channel has room, else queues. Returns true when this send made the
     /// channel blocked (the swarm should hold further uploads).
     pub fn send(&mut self, bytes: Vec<u8>) -> bool {
@@ -313,6 +333,32 @@ impl Conn {
         self.dc.close();
         self.pc.close();
     }
+}
+
+/// What [`PeerPath::from_stats`] needs of one stats entry; `None` for entries of other
+/// types (codecs, data channels, ...).
+fn ice_stat(stat: &wasm_bindgen::JsValue) -> Option<IceStat> {
+    let get = |key: &str| js_sys::Reflect::get(stat, &key.into()).ok();
+    let text = |key: &str| get(key).and_then(|v| v.as_string());
+    let flag = |key: &str| get(key).and_then(|v| v.as_bool()).unwrap_or(false);
+    let kind = text("type")?;
+    if !matches!(
+        kind.as_str(),
+        "transport" | "candidate-pair" | "local-candidate" | "remote-candidate"
+    ) {
+        return None;
+    }
+    Some(IceStat {
+        id: text("id")?,
+        kind,
+        selected_pair: text("selectedCandidatePairId"),
+        selected: flag("selected"),
+        nominated: flag("nominated"),
+        succeeded: text("state").as_deref() == Some("succeeded"),
+        local: text("localCandidateId"),
+        remote: text("remoteCandidateId"),
+        candidate_type: text("candidateType"),
+    })
 }
 
 /// A connection dropped without `close` (e.g. the page's transfer stopped because its

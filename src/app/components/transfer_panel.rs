@@ -1,7 +1,9 @@
 //! Progress, speed, ETA, peers and the mesh of a running transfer.
 
 use crate::protocol::room::human_size;
-use crate::transfer_view::{Phase, SaveTarget, TransferView, duration, rate};
+use crate::transfer_view::{
+    PeerPath, Phase, SaveTarget, TransferView, duration, no_path_notice, rate,
+};
 use dioxus::prelude::*;
 
 #[component]
@@ -40,6 +42,13 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
             p { class: "mt-1 text-xs text-slate-500",
                 "{v.peers.len()} connected of {v.members.saturating_sub(1)} other peer(s) in the room · uploaded {human_size(v.uploaded)}"
             }
+            if !v.no_path.is_empty() {
+                div { class: "mt-3 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-800", "data-testid": "no-path",
+                    for id in v.no_path.iter() {
+                        p { "data-peer": "{id}", "{no_path_notice(*id)}" }
+                    }
+                }
+            }
             FileList { view }
             if many {
                 button {
@@ -58,8 +67,14 @@ pub fn TransferPanel(view: Signal<TransferView>) -> Element {
                     } }
                     tbody {
                         for p in v.peers.iter() {
-                            tr { "data-testid": "peer", "data-received": "{p.received}",
-                                td { class: "font-mono", "{p.id % 100_000:05}" }
+                            tr { "data-testid": "peer", "data-peer": "{p.id}", "data-path": "{p.path.key()}", "data-received": "{p.received}",
+                                td {
+                                    span { class: "font-mono", "{p.id % 100_000:05}" }
+                                    span { class: "ml-2 rounded px-1.5 py-0.5 text-xs {path_class(p.path)}", "data-testid": "path",
+                                        title: path_title(p.path),
+                                        "{p.path.key()}"
+                                    }
+                                }
                                 td { "{p.pieces}/{v.total}" }
                                 td { "{human_size(p.received)}" }
                                 td { "{rate(p.down_rate)}" }
@@ -201,6 +216,23 @@ fn note_saved(room: &str) {
     crate::web::transfer::mark_saved(room);
     #[cfg(not(feature = "web"))]
     let _ = room;
+}
+
+/// Relayed connections stand out: they are slower and cost the server bandwidth.
+fn path_class(path: PeerPath) -> &'static str {
+    match path {
+        PeerPath::Checking => "bg-slate-100 text-slate-500",
+        PeerPath::Direct => "bg-emerald-50 text-emerald-700",
+        PeerPath::Relayed => "bg-amber-100 text-amber-800",
+    }
+}
+
+fn path_title(path: PeerPath) -> &'static str {
+    match path {
+        PeerPath::Checking => "Asking the browser which way this connection goes",
+        PeerPath::Direct => "Data goes straight between the two browsers",
+        PeerPath::Relayed => "No direct path: data goes through the server's TURN relay",
+    }
 }
 
 fn phase_key(phase: &Phase) -> &'static str {

@@ -192,6 +192,7 @@ impl State {
                 ));
                 self.hub.members = members;
                 self.hub.members.push(you);
+                self.peers.keep_members(&self.hub.members);
                 // What the old swarm was given: a change waiting for the files to close or
                 // reopen is applied after that, as before.
                 if self.selection.applied.iter().any(|on| !on) {

@@ -82,6 +82,12 @@ enum Ev {
     Renew(u32, Result<String, crate::api::ApiError>),
     /// The peer's description is applied: queued candidates may go in.
     RemoteSet(PeerId),
+    /// An open connection (that `RtcPeerConnection`) goes direct or through a relay.
+    Path(
+        PeerId,
+        web_sys::RtcPeerConnection,
+        crate::transfer_view::PeerPath,
+    ),
     /// Whole pieces read from our copy, one after another in `data` (served block by
     /// block).
     PiecesRead {
@@ -316,6 +322,7 @@ impl State {
             Ev::Rtc(peer, event) => self.on_rtc(peer, event),
             Ev::Negotiated(peer, result) => self.on_negotiated(peer, result),
             Ev::RemoteSet(peer) => self.on_remote_set(peer),
+            Ev::Path(peer, pc, path) => self.on_path(peer, pc, path),
             // Hashing, here.
             Ev::Hashed { piece, digest } => self.input(Input::Hashed { piece, digest }),
             Ev::HashFailed(e) => self.on_hash_failed(e),

@@ -1,19 +1,26 @@
 //! The peer connections: one RTCPeerConnection per peer, negotiated through the hub
 //! (offers, answers, ICE candidates), given up when it does not open in time, and what the
-//! swarm reported about each peer.
+//! swarm reported about each peer, including whether its connection goes direct or through a
+//! relay.
 
 use super::{Ev, State};
 use crate::protocol::signal::{ClientMessage, IceServer, SignalPayload};
 use crate::protocol::wire::Frame;
 use crate::swarm::{Input, PeerId};
-use crate::transfer_view::PeerRow;
+use crate::transfer_view::{PeerPath, PeerRow, no_path_notice};
 use crate::web::now_ms;
 use crate::web::rtc::{Conn, RtcEvent, Water};
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use web_sys::{RtcPeerConnection, RtcPeerConnectionState};
 
 /// A channel that opens later than this is given up and tried again.
 const OPEN_TIMEOUT_MS: f64 = 15_000.0;
+
+/// The waits before each look at an open connection's path (so at open, 3 s and 10 s
+/// after): the browser keeps checking candidate pairs and may move to a better one, or to
+/// the relay, after the channel opened.
+const PATH_CHECK_WAITS_MS: [f64; 3] = [0.0, 3_000.0, 7_000.0];
 
 /// This tab's peer connections and what is known of each peer.
 pub struct Peers {
@@ -26,6 +33,9 @@ pub struct Peers {
     pub stats: HashMap<PeerId, (f64, f64, u32)>,
     /// Piece data received from each peer.
     pub received_from: HashMap<PeerId, u64>,
+    /// Peers whose connection never opened while the server offered no TURN relay: the
+    /// page names them ([`no_path_notice`]) until they connect or leave.
+    pub no_path: BTreeSet<PeerId>,
 }
 
 impl Peers {
@@ -36,6 +46,7 @@ impl Peers {
             water,
             stats: HashMap::new(),
             received_from: HashMap::new(),
+            no_path: BTreeSet::new(),
         }
     }
 
@@ -44,6 +55,17 @@ impl Peers {
     pub fn forget(&mut self, peer: PeerId) {
         self.stats.remove(&peer);
         self.received_from.remove(&peer);
+        self.no_path.remove(&peer);
+    }
+
+    /// After a rejoin: peers that left while the socket was down sent no `PeerLeft`.
+    pub fn keep_members(&mut self, members: &[PeerId]) {
+        self.no_path.retain(|p| members.contains(p));
+    }
+
+    /// The server's ICE servers include a TURN relay.
+    fn relay_offered(&self) -> bool {
+        self.ice.iter().any(IceServer::is_relay)
     }
 
     /// The open connections as the page lists them, by peer id.
@@ -52,7 +74,7 @@ impl Peers {
             .conns
             .iter()
             .filter(|(_, c)| c.open)
-            .map(|(&p, _)| {
+            .map(|(&p, c)| {
                 let (down_rate, up_rate, pieces) = self.stats.get(&p).copied().unwrap_or_default();
                 PeerRow {
                     id: p.0,
@@ -60,6 +82,7 @@ impl Peers {
                     up_rate,
                     pieces,
                     received: self.received_from.get(&p).copied().unwrap_or(0),
+                    path: c.path,
                 }
             })
             .collect();
@@ -178,12 +201,25 @@ impl State {
             RtcEvent::Open { max_message } => {
                 if let Some(conn) = self.peers.conns.get_mut(&peer) {
                     conn.open = true;
+                    self.peers.no_path.remove(&peer);
+                    self.watch_path(peer);
                     self.input(Input::Connected { peer, max_message });
                 }
             }
             RtcEvent::Closed(why) => {
                 if self.peers.conns.contains_key(&peer) {
                     self.log.push(format!("peer {}: {why}", peer.0));
+                    self.drop_conn(peer);
+                }
+            }
+            RtcEvent::Failed => {
+                if let Some(conn) = self.peers.conns.get(&peer) {
+                    let failed = format!("peer {}: connection failed", peer.0);
+                    if conn.open {
+                        self.log.push(failed);
+                    } else {
+                        self.never_opened(peer, failed);
+                    }
                     self.drop_conn(peer);
                 }
             }
@@ -240,11 +276,66 @@ impl State {
             .map(|(&p, _)| p)
             .collect();
         for p in &stale {
-            self.log
-                .push(format!("connection to {} did not open; retrying", p.0));
+            self.never_opened(*p, format!("connection to {} did not open; retrying", p.0));
             self.drop_conn(*p);
         }
         !stale.is_empty()
+    }
+
+    /// A connection to `peer` never opened (timed out, or ICE failed). With a TURN relay on
+    /// offer that is logged as `otherwise` says; without one a direct path was the only
+    /// kind there could be, so the page says plainly that there is none.
+    fn never_opened(&mut self, peer: PeerId, otherwise: String) {
+        if self.peers.relay_offered() {
+            self.log.push(otherwise);
+        } else {
+            self.log.push(no_path_notice(peer.0));
+            self.peers.no_path.insert(peer);
+        }
+    }
+
+    /// Reads the open connection's path now and a few times after ([`PATH_CHECK_WAITS_MS`]),
+    /// each answer reaching [`State::on_path`].
+    fn watch_path(&self, peer: PeerId) {
+        let Some(conn) = self.peers.conns.get(&peer) else {
+            return;
+        };
+        let pc = conn.pc.clone();
+        let tx = self.tx.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            for wait in PATH_CHECK_WAITS_MS {
+                if wait > 0.0 {
+                    crate::web::sleep(wait).await;
+                }
+                if tx.is_closed() || pc.connection_state() == RtcPeerConnectionState::Closed {
+                    return;
+                }
+                if let Some(path) = Conn::path(&pc).await {
+                    let _ = tx.unbounded_send(Ev::Path(peer, pc.clone(), path));
+                }
+            }
+        });
+    }
+
+    /// What a connection's stats say of its path; logged when it is learned or changes. An
+    /// answer about a connection since replaced (same peer, new `pc`) is old news.
+    pub fn on_path(&mut self, peer: PeerId, pc: RtcPeerConnection, path: PeerPath) {
+        let Some(conn) = self.peers.conns.get_mut(&peer) else {
+            return;
+        };
+        if conn.pc != pc || conn.path == path {
+            return;
+        }
+        conn.path = path;
+        match path {
+            PeerPath::Relayed => self
+                .log
+                .push(format!("peer {}: connected through the TURN relay", peer.0)),
+            PeerPath::Direct => self
+                .log
+                .push(format!("peer {}: connected directly", peer.0)),
+            PeerPath::Checking => {}
+        }
     }
 
     /// Sends a frame to a peer (queued behind a full channel); what the swarm must hear

@@ -136,6 +136,7 @@ impl State {
             up_rate: self.metrics.rates.1,
             uploaded: self.metrics.uploaded,
             peers,
+            no_path: self.peers.no_path.iter().map(|p| p.0).collect(),
             me: self.hub.me.0,
             members: self.hub.members.len(),
             saved: self.saving.links.clone(),
