@@ -52,12 +52,20 @@ cmd_up() {
   cmd_down "$lab" 2>/dev/null || true
   mkdir -p "$RUN_BASE/$lab"
   local wan; wan=$(ns "$lab" wan)
-  ip netns add "$wan"
-  inns "$wan" ip link set lo up
+  add_ns "$wan"
   inns "$wan" ip link add br0 type bridge
   inns "$wan" ip addr add 10.237.0.1/24 dev br0
   inns "$wan" ip link set br0 up
   inns "$wan" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.br0.send_redirects=0
+}
+
+# A namespace with IPv6 off, so no address appears seconds later (duplicate address
+# detection would finish after the browser started, and Chromium aborts loads on an address
+# change with ERR_NETWORK_CHANGED), and the lab stays IPv4 only.
+add_ns() {
+  ip netns add "$1"
+  inns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  inns "$1" ip link set lo up
 }
 
 # tc tbf rate from "2mbyte", "500kbyte", "8mbit": prints "<bytes per second>".
@@ -85,10 +93,8 @@ cmd_peer() {
   case "$nat" in none|cone|symmetric) ;; *) die "nat must be none, cone or symmetric: $nat" ;; esac
   local wan router peer
   wan=$(ns "$lab" wan); router=$(ns "$lab" "r$i"); peer=$(ns "$lab" "p$i")
-  ip netns add "$router"
-  ip netns add "$peer"
-  inns "$router" ip link set lo up
-  inns "$peer" ip link set lo up
+  add_ns "$router"
+  add_ns "$peer"
   # wan bridge <-> router
   inns "$wan" ip link add "w$i" type veth peer name wan netns "$router"
   inns "$wan" ip link set "w$i" master br0 up

@@ -23,10 +23,14 @@ export function swarmBound(bytes, seedRate, leecherRates) {
 /** The transfer panel's counters (bytes received and uploaded as piece data, duplicate
  *  bytes, stalls, endgame requests). */
 export function pageCounters(page) {
-  return page.locator('[data-testid="transfer"]').evaluate((el) => {
-    const n = (k) => Number(el.dataset[k] || 0);
-    return { received: n("received"), uploaded: n("uploaded"), wasted: n("wasted"), stalls: n("stalls"), endgame: n("endgame") };
-  });
+  return page
+    .locator('[data-testid="transfer"]')
+    .evaluate((el) => {
+      const n = (k) => Number(el.dataset[k] || 0);
+      return { received: n("received"), uploaded: n("uploaded"), wasted: n("wasted"), stalls: n("stalls"), endgame: n("endgame") };
+    }, null, { timeout: 5_000 })
+    // A page the run closed on purpose (a peer that left) has no counters.
+    .catch(() => ({ received: 0, uploaded: 0, wasted: 0, stalls: 0, endgame: 0, closed: true }));
 }
 
 /** Shares a random file of `bytes` from peer `seed`, opens the link in every peer of
