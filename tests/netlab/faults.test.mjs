@@ -19,10 +19,11 @@ async function withLab(name, body) {
   }
 }
 
-/** Polls `check` every 100 ms until it returns true, or fails after `timeoutMs`. */
+/** Polls `check` every 100 ms until it returns true, or fails after `timeoutMs`. A check
+ *  that throws (a page still navigating) counts as not yet. */
 async function until(what, check, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
+  while (!(await check().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }

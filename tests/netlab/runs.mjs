@@ -56,9 +56,19 @@ export async function swarmRun(lab, { seed, leechers, bytes, timeoutMs, save = t
     await waitPhase(p.page, "done", timeoutMs);
     p.seconds = (Date.now() - started) / 1000;
   });
-  if (during) await during({ seeder, pages, link, started });
-  await Promise.all(done);
-  const { series, cpuBusy } = await tracker.stop();
+  // A leecher that fails while `during` still runs must fail the run here, not as an
+  // unhandled rejection attributed to whatever test runs at the time.
+  const all = Promise.all(done);
+  all.catch(() => {});
+  let tracked;
+  try {
+    if (during) await during({ seeder, pages, link, started });
+    await all;
+  } finally {
+    // Always: a sampling loop left running would keep the test process alive.
+    tracked = await tracker.stop();
+  }
+  const { series, cpuBusy } = tracked;
   const counters = {};
   for (const p of [{ i: seed, ...seeder }, ...pages]) counters[p.i] = await pageCounters(p.page);
   const uplink = {};

@@ -115,7 +115,18 @@ impl State {
         match payload {
             SignalPayload::Offer { sdp } => {
                 // Only the lower id offers, so an offer always starts a fresh connection.
-                if self.peers.conns.get(&from).is_some_and(|c| c.remote_set) {
+                if let Some(c) = self.peers.conns.get(&from)
+                    && c.remote_set
+                {
+                    // The offerer gave up on a connection that never opened here either: its
+                    // timer runs from its own offer, a little ahead of ours, so its retry
+                    // would otherwise replace ours before our own timeout could report it.
+                    if !c.open && now_ms() - c.created_ms > OPEN_TIMEOUT_MS / 2.0 {
+                        self.never_opened(
+                            from,
+                            format!("connection to {} did not open; retrying", from.0),
+                        );
+                    }
                     self.drop_conn(from);
                 }
                 if !self.new_conn(from) {
