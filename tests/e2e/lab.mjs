@@ -48,6 +48,20 @@ export function busyBetween(a, b) {
   return total > 0 ? 1 - (b.idle - a.idle) / total : 0;
 }
 
+// Labs this process has up: removed on Ctrl-C or SIGTERM too, not only by the tests' own
+// `down()` (a killed run's lab would also be removed by the next `up` of the same name).
+const activeLabs = new Set();
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    for (const name of activeLabs) {
+      try {
+        execFileSync("bash", [NETLAB, "down", name], { stdio: "ignore", timeout: 30_000 });
+      } catch {}
+    }
+    process.exit(130);
+  });
+}
+
 export class Lab {
   /** `name`: 1-8 of [a-z0-9], unique among labs running at once. */
   constructor(name) {
@@ -70,6 +84,7 @@ export class Lab {
   }
 
   async up() {
+    activeLabs.add(this.name);
     await this.netlab("up", this.name);
     return this;
   }
@@ -174,6 +189,7 @@ export class Lab {
     await Promise.allSettled(this.browsers.map((b) => b.close()));
     this.browsers = [];
     await this.netlab("down", this.name).catch((e) => console.error(`# ${e.message}`));
+    activeLabs.delete(this.name);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
