@@ -5,7 +5,7 @@
 //       raw data channel blast on the same link; again with 1 % loss and 50 ms.
 //   L3  1 seeder → 8 leechers, 1 MB/s uplinks: T/T*.
 //   L4  a 1 MB/s seeder with 4 MB/s leechers: T/T*.
-//   L2  1 seeder → 3 leechers, 2 MB/s uplinks, 20 ms: T/T*.
+//   L2  1 seeder → 3 leechers, 2 MB/s uplinks, 20 ms: T/T*, and WebTorrent's in the same lab.
 //
 // T* = max(F/u_seed, N·F/(u_seed + Σ u_leechers)); T is the last leecher's time from opening
 // the link to a verified, complete file. LAB_SCALE=smoke (CI) shrinks sizes and rates so the
@@ -13,6 +13,7 @@
 import { Lab, labAvailability } from "../e2e/lab.mjs";
 import { swarmRun, swarmBound, MB } from "./runs.mjs";
 import { rawBlast } from "./blast.mjs";
+import { webtorrentRun } from "./webtorrent.mjs";
 
 const SMOKE = (process.env.LAB_SCALE || "smoke") === "smoke";
 const MiB = 1024 * 1024;
@@ -45,7 +46,7 @@ function utilisation(r, rates) {
     .join(" ");
 }
 
-async function swarmRow(name, { leechers, seedRate, leechRate, delay, bytes, goal }) {
+async function swarmRow(name, { leechers, seedRate, leechRate, delay, bytes, goal, webtorrent = false }) {
   const rate = (r) => `${r / MB}mbyte`;
   return inLab(name.toLowerCase(), async (lab) => {
     const peers = Array.from({ length: leechers + 1 }, (_, k) => k + 1);
@@ -65,6 +66,15 @@ async function swarmRow(name, { leechers, seedRate, leechRate, delay, bytes, goa
       `| ${name}: 1 → ${leechers}, ${bytes / MiB} MiB, uplinks ${seedRate / MB} / ${leechRate / MB} MB/s, ${delay} ms | ${bound.toFixed(1)} | ${r.last.toFixed(1)} | **${ratio.toFixed(2)}** | ≤ ${goal} | seeder sent ${(r.uplink[1] / bytes).toFixed(2)} copies on the wire (${(r.counters[1].uploaded / bytes).toFixed(2)} as piece data); all uplinks ${(total / (leechers * bytes)).toFixed(2)}× what was delivered (piece data ${(pieceBytes / (leechers * bytes)).toFixed(2)}×; duplicates ${(sum("wasted") / MB).toFixed(1)} MB, stalls ${sum("stalls")}, endgame requests ${sum("endgame")}); ${Object.values(r.drops).reduce((a, b) => a + b, 0)} packets dropped at the bottlenecks; busy ${utilisation(r, rates)} | ${pct(r.cpuBusy)} |`,
     );
     console.log(rows.at(-1));
+    if (webtorrent) {
+      // The same lab, links and file size: WebTorrent 3.0.21 with its rarest-first picker.
+      const w = await webtorrentRun(lab, { seed: 1, leechers: peers.slice(1), bytes });
+      const wtotal = Object.values(w.uplink).reduce((a, b) => a + b, 0);
+      rows.push(
+        `| ${name} WebTorrent 3.0.21, rarest first, same lab | ${bound.toFixed(1)} | ${w.last.toFixed(1)} | **${(w.last / bound).toFixed(2)}**; meshdrop **${(w.last / r.last).toFixed(2)}×** faster | meshdrop ≥ 2× faster | seeder sent ${(w.uplink[1] / bytes).toFixed(2)} copies on the wire; all uplinks ${(wtotal / (leechers * bytes)).toFixed(2)}× what was delivered; busy ${utilisation(w, rates)} | ${pct(w.cpuBusy)} |`,
+      );
+      console.log(rows.at(-1));
+    }
     return r;
   });
 }
@@ -97,7 +107,7 @@ if (only.includes("L1")) {
   await linkRow("L1 lossy", { rate: 4 * MB, delay: 50, loss: 0.01, bytes: scale.l1Lossy, goal: 0.9 });
 }
 if (only.includes("L2")) {
-  await swarmRow("L2", { leechers: 3, seedRate: scale.l2Rate, leechRate: scale.l2Rate, delay: 20, bytes: scale.l2, goal: 1.1 });
+  await swarmRow("L2", { leechers: 3, seedRate: scale.l2Rate, leechRate: scale.l2Rate, delay: 20, bytes: scale.l2, goal: 1.1, webtorrent: true });
 }
 if (only.includes("L3")) {
   await swarmRow("L3", { leechers: 8, seedRate: scale.l3Rate, leechRate: scale.l3Rate, delay: 20, bytes: scale.l3, goal: 1.15 });
