@@ -29,6 +29,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import TrackerServer from "bittorrent-tracker/server";
+import { sendBlast, receiveBlast } from "./blast-page.mjs";
 import { startServer, launchBrowser, launchProfile, rendererPeakRss, trackRendererPeak, freePort, waitHydrated, chromiumCpuMs } from "./harness.mjs";
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB || 1024);
@@ -252,6 +253,9 @@ async function rawBlast(bytes, open = peerPage) {
     window.__pc = pc; window.__dc = dc; window.__cands = [];
     pc.onicecandidate = (e) => { if (e.candidate) window.__cands.push(e.candidate.toJSON()); };
     window.__open = new Promise((r) => (dc.onopen = r));
+    window.__gathered = new Promise((r) => {
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r();
+    });
     return "${role}";
   })()`;
   await a.page.evaluate(setup("a"));
@@ -268,34 +272,17 @@ async function rawBlast(bytes, open = peerPage) {
     return ans;
   }, offer);
   await a.page.evaluate((ans) => window.__pc.setRemoteDescription(ans), answer);
-  await new Promise((r) => setTimeout(r, 500));
+  // Every candidate of both ends, then all of them across at once.
+  await Promise.all([a.page.evaluate(() => window.__gathered), b.page.evaluate(() => window.__gathered)]);
   const ca = await a.page.evaluate(() => window.__cands);
   const cb = await b.page.evaluate(() => window.__cands);
   await b.page.evaluate(async (cs) => { for (const c of cs) await window.__pc.addIceCandidate(c); }, ca);
   await a.page.evaluate(async (cs) => { for (const c of cs) await window.__pc.addIceCandidate(c); }, cb);
   await Promise.all([a.page.evaluate(() => window.__open), b.page.evaluate(() => window.__open)]);
-  const received = b.page.evaluate((total) => new Promise((resolve) => {
-    let got = 0;
-    window.__dc.onmessage = (e) => { got += e.data.byteLength; if (got >= total) resolve(got); };
-  }), bytes);
+  const received = b.page.evaluate(receiveBlast, bytes);
   const started = Date.now();
   const cpu0 = chromiumCpuMs();
-  await a.page.evaluate((total) => new Promise((resolve) => {
-    const dc = window.__dc;
-    const msg = new Uint8Array(64 * 1024);
-    crypto.getRandomValues(msg);
-    const HIGH = 8 * 1024 * 1024;
-    dc.bufferedAmountLowThreshold = 2 * 1024 * 1024;
-    let sent = 0;
-    const pump = () => {
-      while (sent < total && dc.bufferedAmount + msg.byteLength <= HIGH) {
-        dc.send(msg);
-        sent += msg.byteLength;
-      }
-      if (sent >= total) resolve(); else dc.onbufferedamountlow = pump;
-    };
-    pump();
-  }), bytes);
+  await a.page.evaluate(sendBlast, bytes);
   await received;
   const seconds = (Date.now() - started) / 1000;
   const cpuMs = chromiumCpuMs() - cpu0;

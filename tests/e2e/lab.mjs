@@ -194,6 +194,16 @@ export class Lab {
   }
 }
 
+/** Runs `body(lab)` in a fresh lab named `name`, always tearing it down. */
+export async function withLab(name, body) {
+  const lab = await new Lab(name).up();
+  try {
+    return await body(lab);
+  } finally {
+    await lab.down();
+  }
+}
+
 /** Samples every peer's uplink bytes every `everyMs` until `stop()`: returns per-peer series
  *  `[{ t, bytes }]` and the machine's CPU busy fraction over the whole run. */
 export function trackLinks(lab, peers, everyMs = 500) {

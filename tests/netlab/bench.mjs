@@ -10,7 +10,7 @@
 // T* = max(F/u_seed, N·F/(u_seed + Σ u_leechers)); T is the last leecher's time from opening
 // the link to a verified, complete file. LAB_SCALE=smoke (CI) shrinks sizes and rates so the
 // runs stay link-bound on two cores; full is scripts/bench.sh lab.
-import { Lab, labAvailability } from "../e2e/lab.mjs";
+import { labAvailability, withLab } from "../e2e/lab.mjs";
 import { swarmRun, swarmBound, MB } from "./runs.mjs";
 import { rawBlast } from "./blast.mjs";
 import { webtorrentRun } from "./webtorrent.mjs";
@@ -29,16 +29,6 @@ if (!avail.ok) {
 const rows = [];
 const pct = (x) => `${(x * 100).toFixed(0)} %`;
 
-/** Runs `body` in a fresh lab, always tearing it down. */
-async function inLab(name, body) {
-  const lab = await new Lab(name).up();
-  try {
-    return await body(lab);
-  } finally {
-    await lab.down();
-  }
-}
-
 /** How busy each uplink was while the swarm ran: bytes ÷ (rate × the last leecher's time). */
 function utilisation(r, rates) {
   return Object.entries(r.uplink)
@@ -48,7 +38,7 @@ function utilisation(r, rates) {
 
 async function swarmRow(name, { leechers, seedRate, leechRate, delay, bytes, goal, webtorrent = false }) {
   const rate = (r) => `${r / MB}mbyte`;
-  return inLab(name.toLowerCase(), async (lab) => {
+  return withLab(name.toLowerCase(), async (lab) => {
     const peers = Array.from({ length: leechers + 1 }, (_, k) => k + 1);
     const rates = {};
     for (const i of peers) {
@@ -80,7 +70,7 @@ async function swarmRow(name, { leechers, seedRate, leechRate, delay, bytes, goa
 }
 
 async function linkRow(name, { rate, delay, loss, bytes, goal }) {
-  return inLab(name.toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 8), async (lab) => {
+  return withLab(name.toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 8), async (lab) => {
     await lab.peer(1, { rate: `${rate / MB}mbyte`, delay, loss });
     await lab.peer(2, { rate: `${rate / MB}mbyte`, delay, loss });
     lab.origin = await lab.startServer();

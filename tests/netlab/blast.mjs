@@ -1,5 +1,6 @@
 // A raw RTCDataChannel blast between two lab peers: the ceiling one channel reaches on a
 // link, which meshdrop's own rate on the same link is measured against.
+import { sendBlast, receiveBlast } from "../e2e/blast-page.mjs";
 
 /** Connects a page in peer `from` to a page in peer `to` with one ordered data channel
  *  (signaling through the driver, all candidates gathered first), sends `bytes` and returns
@@ -36,41 +37,9 @@ export async function rawBlast(lab, from, to, bytes) {
   }, offer);
   await a.page.evaluate((ans) => window.__pc.setRemoteDescription(ans), answer);
   await Promise.all([a.page.evaluate(() => window.__open), b.page.evaluate(() => window.__open)]);
-  const received = b.page.evaluate(
-    (total) =>
-      new Promise((resolve) => {
-        let got = 0;
-        let first = 0;
-        window.__dc.onmessage = (e) => {
-          if (!first) first = performance.now();
-          got += e.data.byteLength;
-          if (got >= total) resolve((performance.now() - first) / 1000);
-        };
-      }),
-    bytes,
-  );
+  const received = b.page.evaluate(receiveBlast, bytes);
   const started = Date.now();
-  await a.page.evaluate(
-    (total) =>
-      new Promise((resolve) => {
-        const dc = window.__dc;
-        const msg = new Uint8Array(64 * 1024);
-        crypto.getRandomValues(msg);
-        const HIGH = 8 * 1024 * 1024;
-        dc.bufferedAmountLowThreshold = 2 * 1024 * 1024;
-        let sent = 0;
-        const pump = () => {
-          while (sent < total && dc.bufferedAmount + msg.byteLength <= HIGH) {
-            dc.send(msg);
-            sent += msg.byteLength;
-          }
-          if (sent >= total) resolve();
-          else dc.onbufferedamountlow = pump;
-        };
-        pump();
-      }),
-    bytes,
-  );
+  await a.page.evaluate(sendBlast, bytes);
   await received;
   const seconds = (Date.now() - started) / 1000;
   await a.browser.close();

@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Lab, labSkip } from "../e2e/lab.mjs";
+import { labSkip, withLab } from "../e2e/lab.mjs";
 import { share, waitHydrated, waitPhase, saveDownload } from "../e2e/harness.mjs";
 import { sha256 } from "./runs.mjs";
 
@@ -18,8 +18,7 @@ const FIREFOX_PEER = join(dirname(fileURLToPath(import.meta.url)), "..", "e2e", 
 const skip = labSkip();
 
 test("a Chromium seeder, a Firefox ESR leecher and a Chromium leecher: every file byte-identical", { skip, timeout: 300_000 }, async () => {
-  const lab = await new Lab("xbrowser").up();
-  try {
+  await withLab("xbrowser", async (lab) => {
     for (const i of [1, 2, 3]) await lab.peer(i, { rate: "2mbyte", delay: 20 });
     lab.origin = await lab.startServer();
     const file = join(lab.dir, "shared.bin");
@@ -45,7 +44,5 @@ test("a Chromium seeder, a Firefox ESR leecher and a Chromium leecher: every fil
     assert.deepEqual(ff.errors, []);
     assert.equal(sha256(saved), expected, "the file Chromium saves");
     assert.deepEqual([...seeder.errors, ...chromium.errors], []);
-  } finally {
-    await lab.down();
-  }
+  });
 });

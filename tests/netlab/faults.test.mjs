@@ -3,21 +3,12 @@
 // runs in a lab of its own; everyone who stays must end with a byte-identical file.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Lab, labSkip } from "../e2e/lab.mjs";
+import { labSkip, withLab } from "../e2e/lab.mjs";
 import { swarmRun, pageCounters } from "./runs.mjs";
 import { waitHydrated } from "../e2e/harness.mjs";
 
 const skip = labSkip();
 const MiB = 1024 * 1024;
-
-async function withLab(name, body) {
-  const lab = await new Lab(name).up();
-  try {
-    await body(lab);
-  } finally {
-    await lab.down();
-  }
-}
 
 /** Polls `check` every 100 ms until it returns true, or fails after `timeoutMs`. A check
  *  that throws (a page still navigating) counts as not yet. */

@@ -4,7 +4,7 @@
 // unreachable instead of stalling. Each test runs in a lab of its own.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Lab, labSkip } from "../e2e/lab.mjs";
+import { labSkip, withLab } from "../e2e/lab.mjs";
 import { swarmRun } from "./runs.mjs";
 
 const skip = labSkip();
@@ -37,15 +37,6 @@ async function settledPaths(page, count, timeoutMs = 20_000) {
     if (Object.keys(p).length >= count) return p;
     if (Date.now() > deadline) throw new Error(`paths did not settle: ${JSON.stringify(p)}`);
     await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function withLab(name, body) {
-  const lab = await new Lab(name).up();
-  try {
-    await body(lab);
-  } finally {
-    await lab.down();
   }
 }
 
