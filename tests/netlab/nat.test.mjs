@@ -44,8 +44,10 @@ test("two peers behind port-preserving NATs connect directly", { skip, timeout: 
   withLab("natcone", async (lab) => {
     await lab.peer(1, { ...LINK, nat: "cone" });
     await lab.peer(2, { ...LINK, nat: "cone" });
+    // STUN only: with a relay on offer ICE may settle on it first and move to the direct
+    // pair later (seen in CI); without one, connecting at all proves the direct path.
     await lab.turn();
-    lab.origin = await lab.startServer();
+    lab.origin = await lab.startServer({}, { relay: false });
     const r = await swarmRun(lab, { seed: 1, leechers: [2], bytes: BYTES, timeoutMs: 120_000 });
     assert.deepEqual(r.identical, [true]);
     assert.deepEqual(Object.values(await settledPaths(r.pages[0].page, 1)), ["direct"]);
