@@ -31,6 +31,7 @@ import { fileURLToPath } from "node:url";
 import TrackerServer from "bittorrent-tracker/server";
 import { sendBlast, receiveBlast } from "./blast-page.mjs";
 import { startServer, launchBrowser, launchProfile, rendererPeakRss, trackRendererPeak, freePort, waitHydrated, chromiumCpuMs } from "./harness.mjs";
+import { seedTorrent, addTorrent } from "./webtorrent-page.mjs";
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB || 1024);
 const LARGE_MIB = Number(process.env.BENCH_LARGE_MIB || 4096);
@@ -361,33 +362,14 @@ async function webtorrentSwarm(path, open = () => peerPage()) {
   try {
     const seeder = await webtorrentPage(() => open(0));
     await pickFile(seeder.page, "wt-file", path);
-    const magnet = await seeder.page.evaluate(
-      ({ announce, options }) =>
-        new Promise((resolve, reject) => {
-          const client = new window.WebTorrent(options);
-          client.on("error", (e) => reject(String(e)));
-          client.seed(document.getElementById("wt-file").files[0], { announce: [announce] }, (t) => resolve(t.magnetURI));
-        }),
-      { announce, options },
-    );
+    const magnet = await seeder.page.evaluate(seedTorrent, { announce, options });
     const leechers = [];
     for (let i = 0; i < LEECHERS; i++) leechers.push(await webtorrentPage(() => open(i + 1)));
     const started = Date.now();
     const cpu0 = chromiumCpuMs();
     const finished = await Promise.all(
       leechers.map((l) =>
-        l.page.evaluate(
-          ({ magnet, announce, options }) =>
-            new Promise((resolve, reject) => {
-              const client = new window.WebTorrent(options);
-              client.on("error", (e) => reject(String(e)));
-              client.add(magnet, { announce: [announce] }, (t) => {
-                if (t.done) resolve();
-                t.on("done", resolve);
-              });
-            }),
-          { magnet, announce, options },
-        ).then(() => (Date.now() - started) / 1000),
+        l.page.evaluate(addTorrent, { magnet, announce, options }).then(() => (Date.now() - started) / 1000),
       ),
     );
     const seconds = (Date.now() - started) / 1000;

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SERVER_IP, trackLinks } from "../e2e/lab.mjs";
+import { seedTorrent, addTorrent } from "../e2e/webtorrent-page.mjs";
 
 const E2E = join(dirname(fileURLToPath(import.meta.url)), "..", "e2e");
 const WEBTORRENT_JS = readFileSync(join(E2E, "node_modules", "webtorrent", "dist", "webtorrent.min.js"));
@@ -58,15 +59,7 @@ export async function webtorrentRun(lab, { seed, leechers, bytes }) {
       document.body.append(input);
     });
     await seeder.page.setInputFiles("#wt-file", file);
-    const magnet = await seeder.page.evaluate(
-      ({ announce, options }) =>
-        new Promise((resolve, reject) => {
-          const client = new window.WebTorrent(options);
-          client.on("error", (e) => reject(String(e)));
-          client.seed(document.getElementById("wt-file").files[0], { announce: [announce] }, (t) => resolve(t.magnetURI));
-        }),
-      { announce, options },
-    );
+    const magnet = await seeder.page.evaluate(seedTorrent, { announce, options });
     const pages = [];
     for (const i of leechers) pages.push({ i, ...(await webtorrentPage(lab, i)) });
     const before = {};
@@ -79,18 +72,7 @@ export async function webtorrentRun(lab, { seed, leechers, bytes }) {
       seconds = await Promise.all(
         pages.map((p) =>
           p.page
-            .evaluate(
-              ({ magnet, announce, options }) =>
-                new Promise((resolve, reject) => {
-                  const client = new window.WebTorrent(options);
-                  client.on("error", (e) => reject(String(e)));
-                  client.add(magnet, { announce: [announce], strategy: "rarest" }, (t) => {
-                    if (t.done) resolve();
-                    t.on("done", resolve);
-                  });
-                }),
-              { magnet, announce, options },
-            )
+            .evaluate(addTorrent, { magnet, announce, options, strategy: "rarest" })
             .then(() => (Date.now() - started) / 1000),
         ),
       );
